@@ -1,1 +1,47 @@
+"""playback-gate: drop and purge audio of timed-out or cancelled generations.
+
+The core has no heavy dependencies. Adapters for LiveKit, the OpenAI Realtime
+protocol and local speakers live in the ``integrations`` package.
+"""
+
+from gate.audio_format import AudioFormat, Frame, PcmFrame
+from gate.clock import Clock, MonotonicClock, VirtualClock
+from gate.errors import (
+    AlreadyBoundError,
+    FrameFormatError,
+    GateError,
+    InvalidIdError,
+    UnknownRequestError,
+)
+from gate.ledger import DEFAULT_REQUEST_TIMEOUT, Binding, Ledger
+from gate.playback_gate import PlaybackGate
+from gate.reasons import DropReason, GenerationState
+from gate.sink import PurgeSink
+from gate.stats import Counts, GateStats, GenerationInfo
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_REQUEST_TIMEOUT",
+    "AlreadyBoundError",
+    "AudioFormat",
+    "Binding",
+    "Clock",
+    "Counts",
+    "DropReason",
+    "Frame",
+    "FrameFormatError",
+    "GateError",
+    "GateStats",
+    "GenerationInfo",
+    "GenerationState",
+    "InvalidIdError",
+    "Ledger",
+    "MonotonicClock",
+    "PcmFrame",
+    "PlaybackGate",
+    "PurgeSink",
+    "UnknownRequestError",
+    "VirtualClock",
+    "__version__",
+]

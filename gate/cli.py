@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from gate import __version__
 
 #: Modules that each contribute one subcommand, in ``--help`` order.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("gate.demo_cli",)
 
 Handler = Callable[[argparse.Namespace], int]
 
