@@ -1,0 +1,1 @@
+"""OpenAI Realtime API integration: a local protocol simulator and (later) adapters."""

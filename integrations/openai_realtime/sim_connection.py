@@ -1,0 +1,560 @@
+"""One simulated OpenAI Realtime websocket connection: client events in, server events out."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import collections
+import contextlib
+import functools
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, Protocol
+
+from aiohttp import WSCloseCode, web
+
+from integrations.openai_realtime import sim_responses
+from integrations.openai_realtime.audio_marker import SAMPLE_RATE
+from integrations.openai_realtime.sim_plans import DropMode, ResponsePlan
+from integrations.openai_realtime.sim_protocol import (
+    ClientEventError,
+    deep_merge,
+    default_session,
+    error_event,
+    new_id,
+)
+from integrations.openai_realtime.sim_records import Direction, LogEntry, ResponseRecord
+
+__all__ = ["ConnectionGone", "SimConnection", "SimulatorHub"]
+
+logger = logging.getLogger(__name__)
+
+#: The real server refuses to commit less than 100 ms of input audio.
+_MIN_COMMIT_BYTES = SAMPLE_RATE * 2 // 10
+_MAX_METADATA_PAIRS = 16
+
+
+class ConnectionGone(Exception):
+    """The websocket closed while the simulator was sending."""
+
+
+class SimulatorHub(Protocol):
+    """What a connection needs from its simulator."""
+
+    def next_plan(self) -> ResponsePlan:
+        """Pop the next queued plan, or return the default one."""
+        ...
+
+    def next_response_number(self) -> int:
+        """Allocate a simulator-wide response number."""
+        ...
+
+    def add_response(self, record: ResponseRecord) -> None:
+        """Register a new response record."""
+        ...
+
+    def notify(self) -> None:
+        """Wake anything waiting for a state change."""
+        ...
+
+
+class SimConnection:
+    """State and behaviour of one client connection.
+
+    Args:
+        hub: The owning simulator.
+        connection_id: Id of this connection (1, 2, ...).
+        request: The aiohttp request that opened it.
+        ws: The prepared websocket.
+        model: Model name from the ``model`` query parameter.
+        max_log_entries: Bound on ``log`` (oldest dropped), ``None`` for unbounded.
+    """
+
+    def __init__(
+        self,
+        hub: SimulatorHub,
+        connection_id: int,
+        request: web.Request,
+        ws: web.WebSocketResponse,
+        *,
+        model: str,
+        max_log_entries: int | None = None,
+    ) -> None:
+        self.hub = hub
+        self.id = connection_id
+        self.request = request
+        self.ws = ws
+        self.model = model
+        self.authorization: str | None = request.headers.get("Authorization")
+        self.opened_at = time.monotonic()
+        self.closed_at: float | None = None
+        self.dropped = False
+        self.log: collections.deque[LogEntry] = collections.deque(maxlen=max_log_entries)
+        self.session: dict[str, Any] = default_session(model)
+        self.conversation_id = new_id("conv")
+        self.items: list[dict[str, Any]] = []
+        self.responses: list[ResponseRecord] = []
+        self.input_audio_bytes = 0
+        self._send_lock = asyncio.Lock()
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._cancel_events: dict[int, asyncio.Event] = {}
+        self._handlers: dict[str, Callable[[dict[str, Any], str | None], Awaitable[None]]] = {
+            "session.update": self._on_session_update,
+            "input_audio_buffer.append": self._on_audio_append,
+            "input_audio_buffer.commit": self._on_audio_commit,
+            "input_audio_buffer.clear": self._on_audio_clear,
+            "conversation.item.create": self._on_item_create,
+            "conversation.item.delete": self._on_item_delete,
+            "conversation.item.truncate": self._on_item_truncate,
+            "conversation.item.retrieve": self._on_item_retrieve,
+            "response.create": self._on_response_create,
+            "response.cancel": self._on_response_cancel,
+        }
+
+    # ------------------------------------------------------------------ sending
+
+    @property
+    def closed(self) -> bool:
+        """Whether the websocket is closed (or being closed)."""
+        return self.closed_at is not None or self.ws.closed
+
+    def _record(self, direction: Direction, event: dict[str, Any], t: float) -> None:
+        etype = event.get("type")
+        self.log.append(
+            LogEntry(t, self.id, direction, etype if isinstance(etype, str) else "<invalid>", event)
+        )
+
+    async def send(self, event: dict[str, Any]) -> None:
+        """Send one server event and log it.
+
+        Args:
+            event: The event; an ``event_id`` is added when missing.
+
+        Raises:
+            ConnectionGone: If the websocket is closed.
+        """
+        event.setdefault("event_id", new_id("event"))
+        async with self._send_lock:
+            if self.closed:
+                raise ConnectionGone(f"connection {self.id} is closed")
+            self._record("send", event, time.monotonic())
+            try:
+                await self.ws.send_str(json.dumps(event))
+            except (ConnectionError, RuntimeError) as exc:
+                raise ConnectionGone(str(exc)) from exc
+
+    async def send_error(self, exc: ClientEventError, client_event_id: str | None) -> None:
+        """Send an ``error`` event for a rejected client event, if still connected.
+
+        Args:
+            exc: The rejection.
+            client_event_id: ``event_id`` of the rejected event.
+        """
+        with contextlib.suppress(ConnectionGone):
+            await self.send(
+                error_event(
+                    exc.message,
+                    code=exc.code,
+                    param=exc.param,
+                    error_type=exc.error_type,
+                    client_event_id=client_event_id,
+                )
+            )
+
+    # ---------------------------------------------------------------- receiving
+
+    async def handle_text(self, text: str) -> None:
+        """Handle one text frame from the client; never raises for bad input.
+
+        Args:
+            text: The frame's text.
+        """
+        t = time.monotonic()
+        try:
+            event = json.loads(text)
+        except ValueError:
+            self._record("recv", {"raw": text}, t)
+            await self.send_error(
+                ClientEventError("The server could not parse the JSON event.", code="invalid_json"),
+                None,
+            )
+            return
+        if not isinstance(event, dict):
+            self._record("recv", {"raw": text}, t)
+            await self.send_error(
+                ClientEventError("Expected a JSON object.", code="invalid_json"), None
+            )
+            return
+        self._record("recv", event, t)
+        raw_id = event.get("event_id")
+        client_event_id = raw_id if isinstance(raw_id, str) else None
+        etype = event.get("type")
+        handler = self._handlers.get(etype) if isinstance(etype, str) else None
+        if handler is None:
+            await self.send_error(
+                ClientEventError(
+                    f"Invalid value: {etype!r}. Supported values are: "
+                    + ", ".join(repr(k) for k in self._handlers)
+                    + ".",
+                    code="invalid_value",
+                    param="type",
+                ),
+                client_event_id,
+            )
+            return
+        try:
+            await handler(event, client_event_id)
+        except ClientEventError as exc:
+            await self.send_error(exc, client_event_id)
+        except ConnectionGone:
+            pass
+        except Exception:  # a simulator bug must not kill the connection
+            logger.exception("simulator failed to handle %s", etype)
+            await self.send_error(
+                ClientEventError(
+                    "The simulator failed to handle the event.",
+                    code="server_error",
+                    error_type="server_error",
+                ),
+                client_event_id,
+            )
+
+    async def handle_binary(self) -> None:
+        """Reject a binary frame with an ``error`` event."""
+        self._record("recv", {"raw": "<binary>"}, time.monotonic())
+        await self.send_error(
+            ClientEventError("Binary frames are not supported.", code="invalid_json"), None
+        )
+
+    # ------------------------------------------------------------ session/input
+
+    async def _on_session_update(self, event: dict[str, Any], _: str | None) -> None:
+        session = event.get("session")
+        if not isinstance(session, dict):
+            raise ClientEventError(
+                "Missing required parameter: 'session'.",
+                code="missing_required_parameter",
+                param="session",
+            )
+        if session.get("type") != "realtime":
+            raise ClientEventError(
+                "Missing required parameter: 'session.type'.",
+                code="missing_required_parameter",
+                param="session.type",
+            )
+        self.session = deep_merge(self.session, session)
+        await self.send({"type": "session.updated", "session": self.session})
+
+    async def _on_audio_append(self, event: dict[str, Any], _: str | None) -> None:
+        audio = event.get("audio")
+        if not isinstance(audio, str):
+            raise ClientEventError(
+                "Missing required parameter: 'audio'.",
+                code="missing_required_parameter",
+                param="audio",
+            )
+        try:
+            self.input_audio_bytes += len(base64.b64decode(audio, validate=True))
+        except (binascii.Error, ValueError) as exc:
+            raise ClientEventError(
+                "Invalid 'audio'. Expected base64-encoded audio bytes.",
+                code="invalid_value",
+                param="audio",
+            ) from exc
+
+    async def _on_audio_commit(self, _: dict[str, Any], __: str | None) -> None:
+        if self.input_audio_bytes < _MIN_COMMIT_BYTES:
+            ms = self.input_audio_bytes * 1000 // (SAMPLE_RATE * 2)
+            raise ClientEventError(
+                "Error committing input audio buffer: buffer too small. Expected at least "
+                f"100ms of audio, but buffer only has {ms:.2f}ms of audio.",
+                code="input_audio_buffer_commit_empty",
+            )
+        self.input_audio_bytes = 0
+        item = {
+            "id": new_id("item"),
+            "object": "realtime.item",
+            "type": "message",
+            "status": "completed",
+            "role": "user",
+            "content": [{"type": "input_audio", "transcript": None}],
+        }
+        previous = self.items[-1]["id"] if self.items else None
+        self.items.append(item)
+        await self.send(
+            {
+                "type": "input_audio_buffer.committed",
+                "item_id": item["id"],
+                "previous_item_id": previous,
+            }
+        )
+        await self.send(
+            {"type": "conversation.item.added", "item": item, "previous_item_id": previous}
+        )
+        await self.send(
+            {"type": "conversation.item.done", "item": item, "previous_item_id": previous}
+        )
+
+    async def _on_audio_clear(self, _: dict[str, Any], __: str | None) -> None:
+        self.input_audio_bytes = 0
+        await self.send({"type": "input_audio_buffer.cleared"})
+
+    # ---------------------------------------------------------------- items
+
+    def _item_index(self, item_id: object) -> int | None:
+        for i, item in enumerate(self.items):
+            if item.get("id") == item_id:
+                return i
+        return None
+
+    def _require_item(self, event: dict[str, Any], code: str) -> int:
+        item_id = event.get("item_id")
+        index = self._item_index(item_id) if isinstance(item_id, str) else None
+        if index is None:
+            raise ClientEventError(
+                f"Invalid 'item_id': no item with id {item_id!r} in the conversation.",
+                code=code,
+                param="item_id",
+            )
+        return index
+
+    async def _on_item_create(self, event: dict[str, Any], _: str | None) -> None:
+        item = event.get("item")
+        if not isinstance(item, dict) or not isinstance(item.get("type"), str):
+            raise ClientEventError(
+                "Missing required parameter: 'item.type'.",
+                code="missing_required_parameter",
+                param="item.type",
+            )
+        item = {**item, "object": "realtime.item", "status": "completed"}
+        item_id = item.get("id")
+        if not isinstance(item_id, str) or not item_id:
+            item["id"] = item_id = new_id("item")
+        if self._item_index(item_id) is not None:
+            raise ClientEventError(
+                f"Item with item_id '{item_id}' already exists.",
+                code="item_create_duplicate_item_id",
+                param="item.id",
+            )
+        previous_id = event.get("previous_item_id")
+        if previous_id is None:
+            position = len(self.items)
+        elif previous_id == "root":
+            position = 0
+        else:
+            found = self._item_index(previous_id)
+            if found is None:
+                raise ClientEventError(
+                    f"Invalid 'previous_item_id': no item with id {previous_id!r}.",
+                    code="invalid_value",
+                    param="previous_item_id",
+                )
+            position = found + 1
+        previous = self.items[position - 1]["id"] if position > 0 else None
+        self.items.insert(position, item)
+        await self.send(
+            {"type": "conversation.item.added", "item": item, "previous_item_id": previous}
+        )
+        await self.send(
+            {"type": "conversation.item.done", "item": item, "previous_item_id": previous}
+        )
+
+    async def _on_item_delete(self, event: dict[str, Any], _: str | None) -> None:
+        index = self._require_item(event, "item_delete_invalid_item_id")
+        item = self.items.pop(index)
+        await self.send({"type": "conversation.item.deleted", "item_id": item["id"]})
+
+    async def _on_item_truncate(self, event: dict[str, Any], _: str | None) -> None:
+        index = self._require_item(event, "item_truncate_invalid_item_id")
+        audio_end_ms = event.get("audio_end_ms")
+        if not isinstance(audio_end_ms, int) or audio_end_ms < 0:
+            raise ClientEventError(
+                "Invalid 'audio_end_ms'.", code="invalid_value", param="audio_end_ms"
+            )
+        await self.send(
+            {
+                "type": "conversation.item.truncated",
+                "item_id": self.items[index]["id"],
+                "content_index": event.get("content_index", 0),
+                "audio_end_ms": audio_end_ms,
+            }
+        )
+
+    async def _on_item_retrieve(self, event: dict[str, Any], _: str | None) -> None:
+        index = self._require_item(event, "item_retrieve_invalid_item_id")
+        await self.send({"type": "conversation.item.retrieved", "item": self.items[index]})
+
+    # ------------------------------------------------------------- responses
+
+    def active_default_response(self) -> ResponseRecord | None:
+        """The pending or in-progress default-conversation response, if any.
+
+        Returns:
+            The record, or ``None``.
+        """
+        for record in self.responses:
+            if record.conversation == "auto" and record.is_active:
+                return record
+        return None
+
+    async def _on_response_create(self, event: dict[str, Any], client_event_id: str | None) -> None:
+        params = event.get("response", {})
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            raise ClientEventError(
+                "Invalid type for 'response'.", code="invalid_type", param="response"
+            )
+        conversation = params.get("conversation", "auto")
+        if conversation not in ("auto", "none"):
+            raise ClientEventError(
+                f"Invalid value: {conversation!r}. Supported values are: 'auto' and 'none'.",
+                code="invalid_value",
+                param="response.conversation",
+            )
+        metadata = params.get("metadata")
+        _check_metadata(metadata)
+        if conversation == "auto" and (active := self.active_default_response()) is not None:
+            raise ClientEventError(
+                "Conversation already has an active response in progress: "
+                f"{active.response_id}. Wait until the response is finished before creating "
+                "a new one.",
+                code="conversation_already_has_active_response",
+            )
+        self.start_response(
+            self.hub.next_plan(),
+            conversation="auto" if conversation == "auto" else "none",
+            metadata=metadata,
+            client_event_id=client_event_id,
+        )
+
+    def start_response(
+        self,
+        plan: ResponsePlan,
+        *,
+        conversation: Literal["auto", "none"] = "auto",
+        metadata: dict[str, Any] | None = None,
+        client_event_id: str | None = None,
+        server_initiated: bool = False,
+    ) -> ResponseRecord:
+        """Create a response record and start streaming it.
+
+        Args:
+            plan: How to stream it.
+            conversation: ``"auto"`` or ``"none"``.
+            metadata: Metadata to echo.
+            client_event_id: ``event_id`` of the ``response.create``.
+            server_initiated: Whether no ``response.create`` asked for it.
+
+        Returns:
+            The new record (status ``pending``).
+
+        Raises:
+            ConnectionGone: If the connection is closed.
+        """
+        if self.closed:
+            raise ConnectionGone(f"connection {self.id} is closed")
+        record = ResponseRecord(
+            number=self.hub.next_response_number(),
+            response_id=new_id("resp"),
+            item_id=new_id("item"),
+            connection=self.id,
+            conversation=conversation,
+            metadata=dict(metadata) if metadata is not None else None,
+            plan=plan,
+            client_event_id=client_event_id,
+            server_initiated=server_initiated,
+            requested_at=None if server_initiated else time.monotonic(),
+        )
+        self.responses.append(record)
+        self.hub.add_response(record)
+        cancel_event = asyncio.Event()
+        self._cancel_events[record.number] = cancel_event
+        task = asyncio.create_task(
+            sim_responses.run_response(self, record, cancel_event),
+            name=f"sim-response-{record.number}",
+        )
+        self._tasks[record.number] = task
+        task.add_done_callback(functools.partial(self._forget_task, record.number))
+        return record
+
+    def _forget_task(self, number: int, _task: asyncio.Task[None]) -> None:
+        self._tasks.pop(number, None)
+
+    async def _on_response_cancel(self, event: dict[str, Any], _: str | None) -> None:
+        response_id = event.get("response_id")
+        target: ResponseRecord | None = None
+        for record in self.responses:
+            if record.status != "in_progress":
+                continue
+            if response_id is None:
+                matches = record.conversation == "auto"
+            else:
+                matches = record.response_id == response_id
+            if matches:
+                target = record
+        if target is None:
+            raise ClientEventError(
+                "Cancellation failed: no active response found", code="response_cancel_not_active"
+            )
+        target.cancel_requests += 1
+        if target.cancel_requested_at is None:
+            target.cancel_requested_at = time.monotonic()
+            target.chunks_before_cancel = target.chunks_sent
+        if not target.plan.ignore_cancel:
+            self._cancel_events[target.number].set()
+        self.hub.notify()
+
+    # --------------------------------------------------------------- teardown
+
+    async def drop(self, mode: DropMode = "abort") -> None:
+        """Drop the connection the way a failing network or server would.
+
+        Args:
+            mode: ``"abort"`` resets the TCP connection with no close frame;
+                ``"close"`` sends a close frame with code 1011.
+        """
+        self.dropped = True
+        if mode == "abort":
+            transport = self.request.transport
+            if transport is not None:
+                transport.abort()
+        else:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await self.ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"simulated drop")
+
+    async def shutdown(self) -> None:
+        """Stop every response task and mark unfinished responses dropped."""
+        if self.closed_at is None:
+            self.closed_at = time.monotonic()
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for record in self.responses:
+            if record.is_active:
+                sim_responses.mark_dropped(record)
+        self.hub.notify()
+
+
+def _check_metadata(metadata: object) -> None:
+    """Reject metadata the real server would reject (16 pairs, 64/512 chars)."""
+    if metadata is None:
+        return
+    if not isinstance(metadata, dict) or len(metadata) > _MAX_METADATA_PAIRS:
+        raise ClientEventError(
+            "Invalid 'response.metadata': expected an object with at most 16 pairs.",
+            code="invalid_value",
+            param="response.metadata",
+        )
+    for key, value in metadata.items():
+        if not isinstance(value, str) or len(key) > 64 or len(value) > 512:
+            raise ClientEventError(
+                "Invalid 'response.metadata': keys are at most 64 characters and values "
+                "strings of at most 512 characters.",
+                code="invalid_value",
+                param="response.metadata",
+            )
