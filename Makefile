@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+PY_DIRS := gate integrations bench tests
 
 .PHONY: demo test lint typecheck pytest install clean
 
@@ -19,8 +20,8 @@ demo: $(STAMP)
 	$(BIN)/playback-gate demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check $(PY_DIRS)
+	$(BIN)/ruff format --check $(PY_DIRS)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict gate integrations
