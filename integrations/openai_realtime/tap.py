@@ -1,0 +1,502 @@
+"""The OpenAI Realtime event tap: raw client and server events drive the gate.
+
+Feed it every client event as sent and every server event as received::
+
+    tap = RealtimeTap(gate, send=ws_send_json)
+    tap.on_client_event(tap.stamp({"type": "response.create", "response": {...}}))
+    ...
+    audio = tap.on_server_event(event)         # for each received event
+    if audio is not None and gate.admit(audio.response_id, audio.frame):
+        speaker.write(audio.frame)
+
+Which id keys a request: ``response.metadata.client_event_id``, because the server
+echoes it in ``response.created`` (the ``event_id`` is echoed only in ``error``
+events). LiveKit Agents 1.8.9 sends ``event_id == metadata.client_event_id``
+(``response_create_...``), so both name the same request. A ``response.create``
+without ``client_event_id`` is *unstamped*: it is keyed by its ``event_id`` (or a
+tap-made id), and an unattributed ``response.created`` binds to the oldest
+unstamped request of the same conversation kind still waiting, because the server
+answers ``response.create`` in order. That is exact when server VAD is off; with
+it on, a VAD reply can take the answer's place, so stamp requests
+(:meth:`RealtimeTap.stamp`) to make binding exact.
+
+The tap never raises into the caller's loop: a malformed event is counted
+(:attr:`RealtimeTap.malformed`), logged with its type and id, and ignored; it
+never changes the fate of any other response.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import uuid
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gate import (
+    AlreadyBoundError,
+    DropReason,
+    GateError,
+    PcmFrame,
+    PlaybackGate,
+    UnknownRequestError,
+)
+from integrations.openai_realtime.audio_decode import (
+    DEFAULT_OUTPUT_FORMAT,
+    OutputAudioFormat,
+    decode_delta,
+    output_format_from_session,
+)
+from integrations.openai_realtime.events import (
+    AUDIO_DELTA_TYPES,
+    KNOWN_CLIENT_TYPES,
+    KNOWN_SERVER_TYPES,
+    Direction,
+    MalformedEvent,
+    MalformedEventError,
+    event_label,
+    optional_str,
+    require_mapping,
+    require_str,
+)
+
+__all__ = ["RealtimeTap", "TapAudio", "UnattributedPolicy"]
+
+logger = logging.getLogger("playback_gate.tap")
+
+_DONE_FLAGS = {
+    "cancelled": DropReason.CANCELLED,
+    "failed": DropReason.FAILED,
+    "incomplete": DropReason.INCOMPLETE,
+}
+
+
+class UnattributedPolicy(enum.Enum):
+    """What to do with a ``response.created`` that no request of ours asked for.
+
+    ``PLAY`` (the default) plays it unless it is flagged: with stamped requests
+    every answer to our own request is attributed, so an unattributed reply is
+    one the user's speech asked for (server VAD), and dropping it would silence
+    a real turn. ``DROP_AFTER_TIMEOUT`` flags it (``TIMED_OUT``) and sends a
+    targeted cancel when it arrives within ``unattributed_grace`` seconds of a
+    request timing out; use it when requests cannot be stamped and an orphaned
+    late reply is worse than a lost turn.
+    """
+
+    PLAY = "play"
+    DROP_AFTER_TIMEOUT = "drop_after_timeout"
+
+
+@dataclass(frozen=True, slots=True)
+class TapAudio:
+    """A decoded audio delta, not yet admitted: call ``gate.admit(response_id, frame)``.
+
+    Attributes:
+        response_id: The response (generation) the audio belongs to.
+        frame: Mono int16 samples at the session's output rate.
+    """
+
+    response_id: str
+    frame: PcmFrame
+
+
+@dataclass(slots=True)
+class _Request:
+    event_id: str | None
+    out_of_band: bool
+    stamped: bool
+
+
+@dataclass(slots=True)
+class _Response:
+    out_of_band: bool
+    request_id: str | None
+
+
+class RealtimeTap:
+    """Drives a :class:`~gate.PlaybackGate` from raw OpenAI Realtime events.
+
+    Args:
+        gate: The gate; its clock times the requests.
+        send: Called with a targeted ``response.cancel`` for each response that
+            arrives dead on arrival. Exceptions from it are logged, not raised.
+        decode_audio: Decode audio deltas into :class:`TapAudio`; when ``False``
+            :meth:`on_server_event` always returns ``None``.
+        unattributed_policy: See :class:`UnattributedPolicy`.
+        unattributed_grace: Seconds after a request timeout during which
+            ``DROP_AFTER_TIMEOUT`` drops an unattributed response.
+        output_format: The output format until the session says otherwise.
+        max_tracked: Bound on requests and in-progress responses the tap
+            remembers (oldest forgotten first).
+        max_delta_chars: Longest base64 audio delta decoded (a larger one is
+            malformed); the default is about 16 s of 24 kHz PCM16.
+        max_malformed_kept: Bound on :attr:`malformed_events`.
+        on_malformed: Called with each :class:`MalformedEvent` (e.g. to attach
+            a trace line number). Exceptions from it are logged.
+    """
+
+    def __init__(
+        self,
+        gate: PlaybackGate,
+        *,
+        send: Callable[[dict[str, Any]], None] | None = None,
+        decode_audio: bool = True,
+        unattributed_policy: UnattributedPolicy = UnattributedPolicy.PLAY,
+        unattributed_grace: float = 2.0,
+        output_format: OutputAudioFormat = DEFAULT_OUTPUT_FORMAT,
+        max_tracked: int = 1024,
+        max_delta_chars: int = 1 << 20,
+        max_malformed_kept: int = 1000,
+        on_malformed: Callable[[MalformedEvent], None] | None = None,
+    ) -> None:
+        self.gate = gate
+        self.send = send
+        self.decode_audio = decode_audio
+        self.unattributed_policy = unattributed_policy
+        self.unattributed_grace = unattributed_grace
+        self.output_format = output_format
+        self.max_tracked = max_tracked
+        self.max_delta_chars = max_delta_chars
+        self.on_malformed = on_malformed
+        self.malformed = 0
+        """Malformed events counted so far."""
+        self.malformed_events: deque[MalformedEvent] = deque(maxlen=max_malformed_kept)
+        """The most recent malformed events."""
+        self.cancels_sent: deque[dict[str, Any]] = deque(maxlen=1000)
+        """Targeted ``response.cancel`` events handed to ``send`` (most recent kept)."""
+        self.cancels_sent_count = 0
+        self._requests: OrderedDict[str, _Request] = OrderedDict()  # unbound requests
+        self._unstamped: deque[str] = deque()
+        self._responses: OrderedDict[str, _Response] = OrderedDict()  # created, not done
+        self._auto_ids = 0
+
+    # ---- public API -----------------------------------------------------------
+
+    def stamp(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Give a ``response.create`` an ``event_id`` and ``response.metadata.client_event_id``.
+
+        Missing fields are added in place (as LiveKit Agents does: both hold the
+        same id); present ones are kept. Other events are returned untouched.
+
+        Args:
+            event: The client event about to be sent.
+
+        Returns:
+            The same dict.
+
+        Raises:
+            ValueError: If ``response`` or ``response.metadata`` is not an
+                object, or the metadata already has the server's 16 pairs.
+        """
+        if event.get("type") != "response.create":
+            return event
+        event_id = event.get("event_id")
+        if not isinstance(event_id, str) or not event_id:
+            event_id = event["event_id"] = f"response_create_{uuid.uuid4().hex[:12]}"
+        response = event.setdefault("response", {})
+        if not isinstance(response, dict):
+            raise ValueError("response.create 'response' must be an object to stamp it")
+        metadata = response.get("metadata")
+        if metadata is None:
+            metadata = response["metadata"] = {}
+        if not isinstance(metadata, dict):
+            raise ValueError("response.metadata must be an object to stamp it")
+        if "client_event_id" not in metadata:
+            if len(metadata) >= 16:
+                raise ValueError("response.metadata already has 16 pairs; cannot stamp it")
+            metadata["client_event_id"] = event_id
+        return event
+
+    def on_client_event(self, event: Mapping[str, Any]) -> None:
+        """Take one client event as sent. Never raises.
+
+        Args:
+            event: The raw event dict.
+        """
+        try:
+            self._expire()
+            if not isinstance(event, Mapping):
+                raise MalformedEventError("event is not a JSON object")
+            kind = require_str(event, "type")
+            if kind == "response.create":
+                self._on_response_create(event)
+            elif kind == "response.cancel":
+                self._on_response_cancel(event)
+            elif kind not in KNOWN_CLIENT_TYPES:
+                raise MalformedEventError("unknown client event type")
+        except MalformedEventError as e:
+            self._malformed("client", event, str(e))
+        except Exception as e:
+            logger.exception("tap failed on a client event")
+            self._malformed("client", event, f"internal error: {e!r}")
+
+    def on_server_event(self, event: Mapping[str, Any]) -> TapAudio | None:
+        """Take one server event as received. Never raises.
+
+        Args:
+            event: The raw event dict.
+
+        Returns:
+            For an audio delta (when ``decode_audio``), the decoded frame and
+            its response id, not yet admitted; otherwise ``None``.
+        """
+        try:
+            self._expire()
+            if not isinstance(event, Mapping):
+                raise MalformedEventError("event is not a JSON object")
+            kind = event.get("type")
+            if not isinstance(kind, str) or not kind:
+                raise MalformedEventError("'type' must be a non-empty string")
+            if kind in AUDIO_DELTA_TYPES:
+                if not self.decode_audio:
+                    return None
+                response_id = require_str(event, "response_id")
+                frame = decode_delta(event.get("delta"), self.output_format, self.max_delta_chars)
+                return TapAudio(response_id, frame)
+            if kind == "response.created":
+                self._on_response_created(require_mapping(event, "response"))
+            elif kind == "response.done":
+                self._on_response_done(require_mapping(event, "response"))
+            elif kind in ("session.created", "session.updated"):
+                self._on_session(require_mapping(event, "session"))
+            elif kind == "error":
+                self._on_error(event)
+            elif kind not in KNOWN_SERVER_TYPES:
+                raise MalformedEventError("unknown server event type")
+        except MalformedEventError as e:
+            self._malformed("server", event, str(e))
+        except Exception as e:
+            logger.exception("tap failed on a server event")
+            self._malformed("server", event, f"internal error: {e!r}")
+        return None
+
+    def in_progress(self) -> list[str]:
+        """Return the ids of responses created and not yet done, oldest first."""
+        return list(self._responses)
+
+    def is_out_of_band(self, response_id: str) -> bool:
+        """Return whether an in-progress response runs out of band (``conversation: "none"``)."""
+        response = self._responses.get(response_id)
+        return response is not None and response.out_of_band
+
+    # ---- client events ----------------------------------------------------------
+
+    def _on_response_create(self, event: Mapping[str, Any]) -> None:
+        params = event.get("response")
+        if params is None:
+            params = {}
+        if not isinstance(params, Mapping):
+            raise MalformedEventError("'response' must be an object")
+        event_id = optional_str(event, "event_id")
+        metadata = params.get("metadata")
+        client_event_id = metadata.get("client_event_id") if isinstance(metadata, Mapping) else None
+        stamped = isinstance(client_event_id, str) and bool(client_event_id)
+        if stamped:
+            request_id = str(client_event_id)
+        elif event_id is not None:
+            request_id = event_id
+        else:
+            self._auto_ids += 1
+            request_id = f"tap_request_{self._auto_ids}"
+        try:
+            self.gate.expect(request_id)
+        except AlreadyBoundError:
+            raise MalformedEventError(f"request id {request_id!r} was already used") from None
+        except GateError as e:
+            raise MalformedEventError(f"gate refused the request: {e}") from None
+        out_of_band = params.get("conversation") == "none"
+        self._remember(self._requests, request_id, _Request(event_id, out_of_band, stamped))
+        if not stamped:
+            self._unstamped.append(request_id)
+            while len(self._unstamped) > self.max_tracked:
+                self._unstamped.popleft()
+            logger.warning(
+                "response.create %s has no response.metadata.client_event_id; its response "
+                "will be bound in order (use RealtimeTap.stamp to bind exactly)",
+                request_id,
+            )
+
+    def _on_response_cancel(self, event: Mapping[str, Any]) -> None:
+        response_id = optional_str(event, "response_id")
+        if response_id is not None:
+            self.gate.flag(response_id, DropReason.CANCELLED, "client response.cancel")
+            return
+        # A bare cancel means the in-progress default-conversation response(s), never an
+        # out-of-band one; with none in progress, the default-conversation requests still
+        # waiting for response.created (they were sent before the cancel, so the cancel can
+        # only mean them; a request sent after it is a new turn).
+        targets = [
+            rid
+            for rid, r in self._responses.items()
+            if not r.out_of_band and not self.gate.should_drop(rid)
+        ]
+        if targets:
+            for rid in targets:
+                self.gate.flag(rid, DropReason.CANCELLED, "client response.cancel (no id)")
+            logger.info("bare response.cancel flagged in-progress response(s) %s", targets)
+            return
+        pending = set(self.gate.pending_requests())
+        requests = [
+            req for req, r in self._requests.items() if not r.out_of_band and req in pending
+        ]
+        for req in requests:
+            self.gate.flag_request(
+                req, DropReason.CANCELLED, "client response.cancel before response.created"
+            )
+        if requests:
+            logger.info(
+                "bare response.cancel before response.created flagged request(s) %s", requests
+            )
+        else:
+            logger.info("bare response.cancel with nothing in progress or pending")
+
+    # ---- server events ----------------------------------------------------------
+
+    def _on_response_created(self, response: Mapping[str, Any]) -> None:
+        response_id = require_str(response, "id")
+        metadata = response.get("metadata")
+        client_event_id = metadata.get("client_event_id") if isinstance(metadata, Mapping) else None
+        out_of_band = response.get("conversation") == "none" or (
+            "conversation_id" in response and response["conversation_id"] is None
+        )
+        request_id: str | None = None
+        if isinstance(client_event_id, str) and client_event_id:
+            if client_event_id in self._requests:
+                request_id = client_event_id
+            else:
+                logger.warning(
+                    "response.created %s names client_event_id %r the tap never saw sent; "
+                    "treating it as unattributed",
+                    response_id,
+                    client_event_id,
+                )
+        else:
+            request_id = self._oldest_unstamped(out_of_band)
+        if request_id is not None:
+            request = self._requests.pop(request_id)
+            out_of_band = out_of_band or request.out_of_band
+            try:
+                binding = self.gate.bind(request_id, response_id)
+            except AlreadyBoundError as e:
+                raise MalformedEventError(f"duplicate response.created: {e}") from None
+            except UnknownRequestError:  # the gate forgot it (max_tombstones)
+                logger.warning("request %s was forgotten by the gate", request_id)
+                self.gate.announce(response_id)
+                request_id = None
+            else:
+                if binding.dead_on_arrival:
+                    logger.info(
+                        "response %s of request %s is dead on arrival (%s)",
+                        response_id,
+                        request_id,
+                        binding.reason.value if binding.reason else "flagged",
+                    )
+                    self._send_cancel(response_id)
+        elif self._drop_unattributed():
+            self.gate.flag(
+                response_id,
+                DropReason.TIMED_OUT,
+                f"unattributed response within {self.unattributed_grace:g} s of a request timeout",
+            )
+            self._send_cancel(response_id)
+        else:
+            self.gate.announce(response_id)
+        self._remember(self._responses, response_id, _Response(out_of_band, request_id))
+
+    def _on_response_done(self, response: Mapping[str, Any]) -> None:
+        response_id = require_str(response, "id")
+        self._responses.pop(response_id, None)
+        status = response.get("status")
+        if status == "completed":
+            self.gate.retire(response_id)
+            return
+        reason = _DONE_FLAGS.get(status) if isinstance(status, str) else None
+        if reason is None:
+            self.gate.retire(response_id)
+            raise MalformedEventError(f"response.done has unknown status {status!r}; retired")
+        details = response.get("status_details")
+        detail = details.get("reason") if isinstance(details, Mapping) else None
+        text = f"response.done status {status}" + (f": {detail}" if detail else "")
+        self.gate.flag(response_id, reason, text)
+
+    def _on_session(self, session: Mapping[str, Any]) -> None:
+        fmt = output_format_from_session(session)
+        if fmt is not None and fmt != self.output_format:
+            logger.info("output audio format: %s at %d Hz", fmt.encoding, fmt.sample_rate)
+            self.output_format = fmt
+
+    def _on_error(self, event: Mapping[str, Any]) -> None:
+        # A rejected response.create will never be answered: finish its request now,
+        # so it neither times out later nor takes an unstamped answer's place.
+        error = event.get("error")
+        failed_id = error.get("event_id") if isinstance(error, Mapping) else None
+        if not isinstance(failed_id, str):
+            return
+        for request_id, request in list(self._requests.items()):
+            if request.event_id == failed_id:
+                del self._requests[request_id]
+                if request_id in self._unstamped:
+                    self._unstamped.remove(request_id)
+                code = error.get("code") if isinstance(error, Mapping) else None
+                self.gate.flag_request(
+                    request_id, DropReason.FAILED, f"server rejected response.create ({code})"
+                )
+                logger.info("server rejected response.create %s (%s)", request_id, code)
+
+    # ---- helpers ----------------------------------------------------------------
+
+    def _expire(self) -> None:
+        self.gate.expire()  # the gate logs timeouts; a late response.created finds them dead
+
+    def _oldest_unstamped(self, out_of_band: bool) -> str | None:
+        for request_id in self._unstamped:
+            request = self._requests.get(request_id)
+            if request is not None and request.out_of_band == out_of_band:
+                self._unstamped.remove(request_id)
+                return request_id
+        return None
+
+    def _drop_unattributed(self) -> bool:
+        if self.unattributed_policy is not UnattributedPolicy.DROP_AFTER_TIMEOUT:
+            return False
+        last = self.gate.last_timeout_at
+        return last is not None and self.gate.clock.now() - last <= self.unattributed_grace
+
+    def _send_cancel(self, response_id: str) -> None:
+        cancel = {"type": "response.cancel", "response_id": response_id}
+        self.cancels_sent.append(cancel)
+        self.cancels_sent_count += 1
+        if self.send is None:
+            return
+        try:
+            self.send(dict(cancel))
+        except Exception:
+            logger.exception("send() failed for the targeted cancel of %s", response_id)
+
+    def _remember(self, table: OrderedDict[str, Any], key: str, value: Any) -> None:
+        table[key] = value
+        while len(table) > self.max_tracked:
+            table.popitem(last=False)
+
+    def _malformed(self, direction: Direction, event: object, problem: str) -> None:
+        kind, event_id = event_label(event)
+        record = MalformedEvent(direction, kind, event_id, problem)
+        self.malformed += 1
+        self.malformed_events.append(record)
+        level = logging.WARNING if self.malformed & (self.malformed - 1) == 0 else logging.DEBUG
+        logger.log(
+            level,
+            "malformed %s event #%d (type %s, event_id %s): %s",
+            direction,
+            self.malformed,
+            kind,
+            event_id,
+            problem,
+        )
+        if self.on_malformed is not None:
+            try:
+                self.on_malformed(record)
+            except Exception:
+                logger.exception("on_malformed callback failed")
