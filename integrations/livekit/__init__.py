@@ -1,0 +1,6 @@
+"""LiveKit adapters: a gated room-track source and a gated AgentSession audio output."""
+
+from integrations.livekit.gated_source import GatedAudioSource
+from integrations.livekit.tagging import GENERATION_KEY, generation_of, tag_frame
+
+__all__ = ["GENERATION_KEY", "GatedAudioSource", "generation_of", "tag_frame"]
