@@ -343,7 +343,7 @@ async def test_cancel_without_id_stops_the_default_response(
     assert done["output"][0]["status"] == "incomplete"
     record = sim.responses[0]
     assert record.status == "cancelled" and record.status_reason == "client_cancelled"
-    assert record.chunks_after_cancel == 0 and 1 <= record.chunks_before_cancel < 10
+    assert record.chunks_after_cancel == 0 and 1 <= record.chunks_before_cancel < 60
     assert record.chunks_sent == record.chunks_before_cancel
     assert record.samples_sent == audio_of(client.events).size
 
@@ -362,16 +362,16 @@ async def test_cancel_with_nothing_to_cancel_is_an_error(client: RawClient) -> N
 
 
 async def test_ignore_cancel_keeps_streaming(sim: RealtimeSimulator, client: RawClient) -> None:
-    sim.enqueue(ResponsePlan(chunks=12, pace=4.0, ignore_cancel=True))
+    sim.enqueue(ResponsePlan(chunks=30, pace=4.0, ignore_cancel=True))
     await client.send({"type": "response.create"})
     await client.until(lambda e: e["type"] == "response.output_audio.delta")
     await client.send({"type": "response.cancel"})
     events = await client.until_type("response.done")
     assert events[-1]["response"]["status"] == "completed"
     record = sim.responses[0]
-    assert record.chunks_sent == 12 and record.cancel_requests == 1
-    assert record.chunks_after_cancel >= 8
-    assert record.chunks_before_cancel + record.chunks_after_cancel == 12
+    assert record.chunks_sent == 30 and record.cancel_requests == 1
+    assert record.chunks_after_cancel >= 5
+    assert record.chunks_before_cancel + record.chunks_after_cancel == 30
 
 
 async def test_deltas_after_done(sim: RealtimeSimulator, client: RawClient) -> None:

@@ -200,7 +200,7 @@ class _Streamer:
             }
         )
         if record.conversation == "auto":
-            index = self.conn._item_index(record.item_id)
+            index = self.conn.item_index(record.item_id)
             previous = None
             if index is not None:
                 self.conn.items[index] = item
