@@ -197,6 +197,15 @@ async def test_identify_survives_audio_source_stream_round_trip() -> None:
     assert [(r.response, r.chunk) for r in runs] == pairs
 
 
+def test_plan_validation_and_duration() -> None:
+    plan = ResponsePlan.for_duration(1.0, chunk_ms=40, pace=None)
+    assert (plan.chunks, plan.samples_per_chunk, plan.chunk_interval_s) == (25, 960, 0.0)
+    assert ResponsePlan(chunk_ms=20, pace=2).chunk_interval_s == pytest.approx(0.01)
+    for bad in ({"chunks": -1}, {"chunk_ms": 0}, {"pace": 0}, {"created_delay_s": -1}):
+        with pytest.raises(ValueError):
+            ResponsePlan(**bad)  # type: ignore[arg-type]
+
+
 # ------------------------------------------------------------ protocol
 
 
@@ -482,9 +491,10 @@ async def test_out_of_band_runs_concurrently_and_survives_default_cancel(
     assert third.status == "cancelled"
 
 
-@pytest.mark.parametrize("mode", ["abort", "close"])
-async def test_drop_connection_mid_response(sim: RealtimeSimulator, mode: str) -> None:
-    sim.enqueue(ResponsePlan(chunks=50, pace=4, drop_after_chunks=3, drop_mode=mode))  # type: ignore[arg-type]
+@pytest.mark.parametrize(("mode", "after"), [("abort", 3), ("close", 3), ("abort", 0)])
+async def test_drop_connection_mid_response(sim: RealtimeSimulator, mode: str, after: int) -> None:
+    plan = ResponsePlan(chunks=50, pace=4, drop_after_chunks=after, drop_mode=mode)  # type: ignore[arg-type]
+    sim.enqueue(plan)
     async with aiohttp.ClientSession() as session, session.ws_connect(sim.url) as ws:
         client = RawClient(ws)
         await client.recv()
@@ -494,14 +504,12 @@ async def test_drop_connection_mid_response(sim: RealtimeSimulator, mode: str) -
             if msg.type != aiohttp.WSMsgType.TEXT:
                 break
             client.events.append(json.loads(msg.data))
-        assert msg.type in (
-            aiohttp.WSMsgType.CLOSE,
-            aiohttp.WSMsgType.CLOSED,
-            aiohttp.WSMsgType.ERROR,
-        )
+        closed = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
+        assert msg.type in closed
     record = await sim.wait_done(sim.responses[0])
-    assert record.status == "dropped" and record.chunks_sent == 3
-    assert types(client.events).count("response.output_audio.delta") == 3
+    assert record.status == "dropped" and record.chunks_sent == after
+    assert "response.created" in types(client.events)
+    assert types(client.events).count("response.output_audio.delta") == after
     assert "response.done" not in types(client.events)
     await sim.wait_until(lambda: sim.connections[0].closed)
     assert sim.connections[0].dropped
