@@ -16,7 +16,10 @@ from collections.abc import Callable, Sequence
 from gate import __version__
 
 #: Modules that each contribute one subcommand, in ``--help`` order.
-COMMAND_MODULES: tuple[str, ...] = ("gate.demo_cli",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "gate.demo_cli",
+    "integrations.openai_realtime.simulator_cli",
+)
 
 Handler = Callable[[argparse.Namespace], int]
 
