@@ -361,47 +361,22 @@ class RealtimeTap:
         out_of_band = response.get("conversation") == "none" or (
             "conversation_id" in response and response["conversation_id"] is None
         )
-        request_id: str | None = None
         if isinstance(client_event_id, str) and client_event_id:
-            if client_event_id in self._requests:
-                request_id = client_event_id
-            else:
-                logger.warning(
-                    "response.created %s names client_event_id %r the tap never saw sent; "
-                    "treating it as unattributed",
-                    response_id,
-                    client_event_id,
-                )
+            request_id: str | None = client_event_id
         else:
             request_id = self._oldest_unstamped(out_of_band)
         if request_id is not None:
-            request = self._requests.pop(request_id)
-            out_of_band = out_of_band or request.out_of_band
-            try:
-                binding = self.gate.bind(request_id, response_id)
-            except AlreadyBoundError as e:
-                raise MalformedEventError(f"duplicate response.created: {e}") from None
-            except UnknownRequestError:  # the gate forgot it (max_tombstones)
-                logger.warning("request %s was forgotten by the gate", request_id)
-                self.gate.announce(response_id)
-                request_id = None
-            else:
-                if binding.dead_on_arrival:
-                    logger.info(
-                        "response %s of request %s is dead on arrival (%s)",
-                        response_id,
-                        request_id,
-                        binding.reason.value if binding.reason else "flagged",
-                    )
-                    self._send_cancel(response_id)
-        elif self._drop_unattributed():
+            request = self._requests.pop(request_id, None)
+            out_of_band = out_of_band or (request is not None and request.out_of_band)
+            request_id = self._bind(request_id, response_id)
+        if request_id is None and self._drop_unattributed():
             self.gate.flag(
                 response_id,
                 DropReason.TIMED_OUT,
                 f"unattributed response within {self.unattributed_grace:g} s of a request timeout",
             )
             self._send_cancel(response_id)
-        else:
+        elif request_id is None:
             self.gate.announce(response_id)
         self._remember(self._responses, response_id, _Response(out_of_band, request_id))
 
@@ -449,6 +424,29 @@ class RealtimeTap:
 
     def _expire(self) -> None:
         self.gate.expire()  # the gate logs timeouts; a late response.created finds them dead
+
+    def _bind(self, request_id: str, response_id: str) -> str | None:
+        try:
+            binding = self.gate.bind(request_id, response_id)
+        except AlreadyBoundError as e:
+            raise MalformedEventError(f"duplicate response.created: {e}") from None
+        except UnknownRequestError:
+            logger.warning(
+                "response.created %s names client_event_id %r that the tap never saw sent "
+                "(or the gate forgot); treating it as unattributed",
+                response_id,
+                request_id,
+            )
+            return None
+        if binding.dead_on_arrival:
+            logger.info(
+                "response %s of request %s is dead on arrival (%s)",
+                response_id,
+                request_id,
+                binding.reason.value if binding.reason else "flagged",
+            )
+            self._send_cancel(response_id)
+        return request_id
 
     def _oldest_unstamped(self, out_of_band: bool) -> str | None:
         for request_id in self._unstamped:
