@@ -1,0 +1,41 @@
+"""Local speakers: a gated sink that purges flagged generations at the audio callback.
+
+``SpeakerSink`` plays through PortAudio (python-sounddevice's callback API);
+``WavSink`` has the same interface and writes a WAV file instead, for machines
+with no sound device.
+"""
+
+from integrations.speakers.base_sink import BaseSink, SinkStats
+from integrations.speakers.chunk_buffer import BufferFullError, BufferStats, ChunkBuffer, Cut
+from integrations.speakers.convert import FormatConverter
+from integrations.speakers.devices import (
+    DeviceInfo,
+    NoOutputDeviceError,
+    PortAudioMissingError,
+    SpeakerError,
+    list_devices,
+    resolve_device,
+)
+from integrations.speakers.fade import DEFAULT_FADE_MS, Fade
+from integrations.speakers.speaker_sink import SpeakerSink
+from integrations.speakers.wav_sink import WavSink
+
+__all__ = [
+    "DEFAULT_FADE_MS",
+    "BaseSink",
+    "BufferFullError",
+    "BufferStats",
+    "ChunkBuffer",
+    "Cut",
+    "DeviceInfo",
+    "Fade",
+    "FormatConverter",
+    "NoOutputDeviceError",
+    "PortAudioMissingError",
+    "SinkStats",
+    "SpeakerError",
+    "SpeakerSink",
+    "WavSink",
+    "list_devices",
+    "resolve_device",
+]
