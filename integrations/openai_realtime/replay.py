@@ -1,0 +1,400 @@
+"""Replay a trace through the tap and the gate into a simulated real-time speaker.
+
+Time is virtual: each line's ``t`` sets the gate's clock and advances the
+:class:`~integrations.openai_realtime.playout.SimulatedPlayout` to that instant
+before the event is handled, so a flag purges exactly the audio still queued
+then. The result says, per response, how many samples arrived, played and were
+dropped; ``samples_played`` counts the very samples written to the WAV.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import wave
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gate import PlaybackGate, VirtualClock
+from integrations.openai_realtime.events import MalformedEvent
+from integrations.openai_realtime.playout import Samples, SimulatedPlayout
+from integrations.openai_realtime.tap import RealtimeTap, UnattributedPolicy
+from integrations.openai_realtime.trace import (
+    DEFAULT_LIMITS,
+    TraceEntry,
+    TraceError,
+    TraceLimits,
+    iter_trace,
+)
+
+__all__ = ["ReplayResult", "Replayer", "ResponseOutcome", "replay_entries", "replay_file"]
+
+_MAX_MALFORMED_LISTED = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseOutcome:
+    """What became of one response.
+
+    Attributes:
+        response_id: The server's response id.
+        request_id: The request it answered, or ``None`` if unattributed.
+        final_state: ``"live"``, ``"flagged"``, ``"done"`` or ``"unknown"``.
+        reason: The flag reason (``"timed_out"``, ``"cancelled"``, ...) or ``None``.
+        detail: Free text kept with the flag.
+        samples_received: Samples decoded from its audio deltas.
+        samples_played: Samples the listener heard.
+        samples_dropped: ``samples_received - samples_played``.
+        samples_purged: The part of ``samples_dropped`` admitted, then purged unplayed.
+    """
+
+    response_id: str
+    request_id: str | None
+    final_state: str
+    reason: str | None
+    detail: str
+    samples_received: int
+    samples_played: int
+    samples_dropped: int
+    samples_purged: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the outcome as a JSON-ready dict."""
+        return {
+            "response_id": self.response_id,
+            "request_id": self.request_id,
+            "final_state": self.final_state,
+            "reason": self.reason,
+            "detail": self.detail,
+            "samples_received": self.samples_received,
+            "samples_played": self.samples_played,
+            "samples_dropped": self.samples_dropped,
+            "samples_purged": self.samples_purged,
+        }
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """Everything a replay found.
+
+    Attributes:
+        sample_rate: The output (and WAV) rate.
+        responses: One outcome per response, in order of first appearance.
+        output_samples: Samples in the output, silence included (the WAV's length).
+        silence_samples: The silent part of ``output_samples``.
+        requests_timed_out: Requests whose deadline passed.
+        cancels_sent: Targeted cancels the tap would have sent, with ``t`` and ``line``.
+        malformed_count: Malformed events in the whole trace.
+        malformed: The first 1000 of them, with ``line``.
+        duration_s: ``output_samples / sample_rate``.
+    """
+
+    sample_rate: int
+    responses: list[ResponseOutcome]
+    output_samples: int
+    silence_samples: int
+    requests_timed_out: int
+    cancels_sent: list[dict[str, Any]] = field(default_factory=list)
+    malformed_count: int = 0
+    malformed: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float:
+        """Output duration in seconds."""
+        return self.output_samples / self.sample_rate
+
+    def outcome(self, response_id: str) -> ResponseOutcome:
+        """Return one response's outcome.
+
+        Raises:
+            KeyError: If the trace has no such response.
+        """
+        for r in self.responses:
+            if r.response_id == response_id:
+                return r
+        raise KeyError(response_id)
+
+    def totals(self) -> dict[str, Any]:
+        """Return the report's totals."""
+        return {
+            "responses": len(self.responses),
+            "samples_received": sum(r.samples_received for r in self.responses),
+            "samples_played": sum(r.samples_played for r in self.responses),
+            "samples_dropped": sum(r.samples_dropped for r in self.responses),
+            "samples_purged": sum(r.samples_purged for r in self.responses),
+            "silence_samples": self.silence_samples,
+            "wav_samples": self.output_samples,
+            "duration_s": round(self.duration_s, 6),
+            "requests_timed_out": self.requests_timed_out,
+            "cancels_sent": len(self.cancels_sent),
+            "malformed_events": self.malformed_count,
+        }
+
+    def to_report(self) -> dict[str, Any]:
+        """Return the JSON report."""
+        return {
+            "sample_rate": self.sample_rate,
+            "responses": [r.to_dict() for r in self.responses],
+            "totals": self.totals(),
+            "cancels_sent": self.cancels_sent,
+            "malformed": self.malformed,
+        }
+
+
+class Replayer:
+    """Feeds trace entries through a tap and a gate on a virtual clock.
+
+    Args:
+        timeout: Request timeout in seconds.
+        unattributed_policy: The tap's policy for unattributed responses.
+        write_audio: Receives ``(sample_rate, block)`` for every output block.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float = 10.0,
+        unattributed_policy: UnattributedPolicy = UnattributedPolicy.PLAY,
+        write_audio: Callable[[int, Samples], None] | None = None,
+    ) -> None:
+        self.clock = VirtualClock()
+        self.gate = PlaybackGate(clock=self.clock, request_timeout=timeout)
+        self.tap = RealtimeTap(
+            self.gate,
+            send=self._on_cancel,
+            unattributed_policy=unattributed_policy,
+            on_malformed=self._on_malformed,
+        )
+        self.playout: SimulatedPlayout | None = None
+        self._write_audio = write_audio
+        self._line = 0
+        self._received: dict[str, int] = {}
+        self._cancels: list[dict[str, Any]] = []
+        self._malformed: list[dict[str, Any]] = []
+        self._malformed_count = 0
+
+    def feed(self, entry: TraceEntry) -> None:
+        """Handle one entry at its time.
+
+        Raises:
+            TraceError: If ``entry.t`` is earlier than the previous entry's.
+        """
+        if entry.t < self.clock.now():
+            raise TraceError(entry.line, f"'t' goes back in time ({entry.t} < {self.clock.now()})")
+        self.clock.set(entry.t)
+        self._line = entry.line
+        if self.playout is not None:
+            self.playout.advance_to(entry.t)
+        event = entry.event
+        if entry.direction == "client":
+            self.tap.on_client_event(event)
+            return
+        self._note_response(event)
+        audio = self.tap.on_server_event(event)
+        if audio is None:
+            return
+        rid, frame = audio.response_id, audio.frame
+        self._received[rid] = self._received.get(rid, 0) + frame.samples_per_channel
+        if self.playout is None:
+            self.playout = SimulatedPlayout(frame.sample_rate, self._write_block)
+            self.gate.add_sink(self.playout)
+            self.playout.advance_to(entry.t)
+        if frame.sample_rate != self.playout.sample_rate:
+            self._add_malformed(
+                {
+                    "from": "server",
+                    "type": event["type"],
+                    "event_id": event.get("event_id"),
+                    "problem": f"output rate changed mid-trace from {self.playout.sample_rate} "
+                    f"to {frame.sample_rate} Hz; not played",
+                }
+            )
+            return
+        if self.gate.admit(rid, frame):
+            self.playout.enqueue(rid, frame.data)  # type: ignore[arg-type]
+
+    def finish(self) -> ReplayResult:
+        """Play out what is still queued and return the result."""
+        playout = self.playout
+        if playout is None:
+            playout = SimulatedPlayout(self.tap.output_format.sample_rate)
+        playout.drain()
+        responses = []
+        for rid, received in self._received.items():
+            info = self.gate.generation(rid)
+            played = playout.played.get(rid, 0)
+            responses.append(
+                ResponseOutcome(
+                    response_id=rid,
+                    request_id=info.request_id if info else None,
+                    final_state=info.state.value if info else "unknown",
+                    reason=info.reason.value if info and info.reason else None,
+                    detail=info.detail if info else "",
+                    samples_received=received,
+                    samples_played=played,
+                    samples_dropped=received - played,
+                    samples_purged=playout.purged.get(rid, 0),
+                )
+            )
+        return ReplayResult(
+            sample_rate=playout.sample_rate,
+            responses=responses,
+            output_samples=playout.position,
+            silence_samples=playout.silence,
+            requests_timed_out=self.gate.stats().requests_timed_out,
+            cancels_sent=self._cancels,
+            malformed_count=self._malformed_count,
+            malformed=self._malformed,
+        )
+
+    def _note_response(self, event: Mapping[str, Any]) -> None:
+        kind = event.get("type")
+        if kind in ("response.created", "response.done"):
+            response = event.get("response")
+            rid = response.get("id") if isinstance(response, Mapping) else None
+            if isinstance(rid, str) and rid:
+                self._received.setdefault(rid, 0)
+
+    def _write_block(self, block: Samples) -> None:
+        if self._write_audio is not None and self.playout is not None:
+            self._write_audio(self.playout.sample_rate, block)
+
+    def _on_cancel(self, cancel: dict[str, Any]) -> None:
+        self._cancels.append({"t": self.clock.now(), "line": self._line, **cancel})
+
+    def _on_malformed(self, record: MalformedEvent) -> None:
+        self._add_malformed(record.to_dict())
+
+    def _add_malformed(self, record: dict[str, Any]) -> None:
+        self._malformed_count += 1
+        if len(self._malformed) < _MAX_MALFORMED_LISTED:
+            self._malformed.append({"line": self._line, **record})
+
+
+def replay_entries(
+    entries: Iterable[TraceEntry],
+    *,
+    timeout: float = 10.0,
+    unattributed_policy: UnattributedPolicy = UnattributedPolicy.PLAY,
+    write_audio: Callable[[int, Samples], None] | None = None,
+) -> ReplayResult:
+    """Replay entries and return the result.
+
+    Args:
+        entries: Trace entries in time order.
+        timeout: Request timeout in seconds.
+        unattributed_policy: The tap's policy for unattributed responses.
+        write_audio: Receives ``(sample_rate, block)`` for every output block.
+
+    Returns:
+        The per-response outcomes and totals.
+
+    Raises:
+        TraceError: If the entries are bad (see :func:`iter_trace`).
+    """
+    replayer = Replayer(
+        timeout=timeout, unattributed_policy=unattributed_policy, write_audio=write_audio
+    )
+    for entry in entries:
+        replayer.feed(entry)
+    return replayer.finish()
+
+
+class _WavOut:
+    """A mono PCM16 WAV written to a temp file beside its destination."""
+
+    def __init__(self, path: Path) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        self._wav: wave.Wave_write | None = None
+
+    def write(self, rate: int, block: Samples) -> None:
+        if self._wav is None:
+            self._open(rate)
+        assert self._wav is not None
+        self._wav.writeframesraw(block.astype("<i2", copy=False).tobytes())
+
+    def close(self, rate: int) -> None:
+        if self._wav is None:
+            self._open(rate)
+        assert self._wav is not None
+        self._wav.close()
+
+    def _open(self, rate: int) -> None:
+        self._wav = wave.open(str(self.tmp), "wb")  # noqa: SIM115
+        self._wav.setnchannels(1)
+        self._wav.setsampwidth(2)
+        self._wav.setframerate(rate)
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            if self._wav is not None:
+                self._wav.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+def replay_file(
+    trace: str | Path,
+    *,
+    timeout: float = 10.0,
+    out_wav: str | Path | None = None,
+    report: str | Path | None = None,
+    unattributed_policy: UnattributedPolicy = UnattributedPolicy.PLAY,
+    limits: TraceLimits = DEFAULT_LIMITS,
+) -> ReplayResult:
+    """Replay a trace file; write the WAV and the JSON report only if it all succeeds.
+
+    Outputs go to temp files beside their destinations and are renamed into
+    place at the end, so a bad trace leaves no partial output.
+
+    Args:
+        trace: The ``.jsonl`` trace.
+        timeout: Request timeout in seconds.
+        out_wav: Where to write what the listener heard, or ``None``.
+        report: Where to write the JSON report, or ``None``.
+        unattributed_policy: The tap's policy for unattributed responses.
+        limits: Bounds on what is read.
+
+    Returns:
+        The result.
+
+    Raises:
+        TraceError: If the trace is bad (with its line number).
+        OSError: If a file cannot be read or written.
+    """
+    wav = _WavOut(Path(out_wav)) if out_wav is not None else None
+    report_tmp: Path | None = None
+    try:
+        with open(trace, "rb") as f:
+            result = replay_entries(
+                iter_trace(f, limits),
+                timeout=timeout,
+                unattributed_policy=unattributed_policy,
+                write_audio=wav.write if wav is not None else None,
+            )
+        if wav is not None:
+            wav.close(result.sample_rate)
+        if report is not None:
+            dest = Path(report)
+            fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+            report_tmp = Path(tmp)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump({"trace": str(trace), **result.to_report()}, out, indent=2)
+                out.write("\n")
+        if wav is not None:
+            os.replace(wav.tmp, Path(out_wav))  # type: ignore[arg-type]
+        if report_tmp is not None:
+            os.replace(report_tmp, Path(report))  # type: ignore[arg-type]
+            report_tmp = None
+        return result
+    except BaseException:
+        if wav is not None:
+            wav.abort()
+        if report_tmp is not None:
+            report_tmp.unlink(missing_ok=True)
+        raise

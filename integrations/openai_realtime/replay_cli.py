@@ -1,0 +1,101 @@
+"""``playback-gate replay``: what would the listener have heard?"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``replay`` subcommand.
+
+    Args:
+        subparsers: The object returned by ``ArgumentParser.add_subparsers``.
+    """
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "replay",
+        help="replay a Realtime session trace through the gate; write what played",
+        description=(
+            "Replays a JSON Lines trace of OpenAI Realtime events on a virtual clock "
+            "through the event tap and the gate into a simulated real-time speaker, and "
+            "reports per response what arrived, played and was dropped. A bad trace is "
+            "an error with its line number (exit code 2) and writes no output."
+        ),
+    )
+    parser.add_argument("trace", metavar="TRACE.jsonl", help="the trace to replay")
+    parser.add_argument(
+        "--timeout", type=float, default=10.0, help="request timeout, seconds (default 10)"
+    )
+    parser.add_argument("--out", metavar="played.wav", help="write what the listener heard")
+    parser.add_argument("--report", metavar="report.json", help="write the JSON report")
+    parser.add_argument(
+        "--unattributed",
+        choices=("play", "drop_after_timeout"),
+        default="play",
+        help="policy for responses no request asked for (default: play)",
+    )
+    parser.add_argument(
+        "--max-line-bytes",
+        type=int,
+        default=8 << 20,
+        help="longest trace line accepted (default 8 MiB)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the replay.
+
+    Args:
+        args: Parsed arguments.
+
+    Returns:
+        0 on success, 2 if the trace or an output cannot be used.
+    """
+    from integrations.openai_realtime.replay import replay_file
+    from integrations.openai_realtime.tap import UnattributedPolicy
+    from integrations.openai_realtime.trace import TraceError, TraceLimits
+
+    if not (args.timeout >= 0) or args.max_line_bytes < 1:
+        print(
+            "playback-gate replay: --timeout must be >= 0, --max-line-bytes >= 1", file=sys.stderr
+        )
+        return 2
+    try:
+        result = replay_file(
+            args.trace,
+            timeout=args.timeout,
+            out_wav=args.out,
+            report=args.report,
+            unattributed_policy=UnattributedPolicy(args.unattributed),
+            limits=TraceLimits(max_line_bytes=args.max_line_bytes),
+        )
+    except TraceError as e:
+        print(f"playback-gate replay: {args.trace}: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"playback-gate replay: {e}", file=sys.stderr)
+        return 2
+    print(
+        f"{'response':<28} {'request':<28} {'state':<8} {'reason':<11} "
+        f"{'received':>9} {'played':>9} {'dropped':>9}"
+    )
+    for r in result.responses:
+        print(
+            f"{r.response_id[:28]:<28} {(r.request_id or '-')[:28]:<28} {r.final_state:<8} "
+            f"{r.reason or '-':<11} {r.samples_received:>9} {r.samples_played:>9} "
+            f"{r.samples_dropped:>9}"
+        )
+    totals = result.totals()
+    print(
+        f"{totals['responses']} response(s); played {totals['samples_played']} samples, dropped "
+        f"{totals['samples_dropped']} ({totals['samples_purged']} purged after queueing); "
+        f"{result.duration_s:.3f} s at {result.sample_rate} Hz; "
+        f"{totals['requests_timed_out']} request(s) timed out; "
+        f"{totals['cancels_sent']} targeted cancel(s); "
+        f"{totals['malformed_events']} malformed event(s)"
+    )
+    return 0
