@@ -19,6 +19,7 @@ from gate import __version__
 COMMAND_MODULES: tuple[str, ...] = (
     "gate.demo_cli",
     "integrations.openai_realtime.simulator_cli",
+    "integrations.speakers.speakers_cli",
 )
 
 Handler = Callable[[argparse.Namespace], int]

@@ -259,10 +259,12 @@ class Ledger:
             return self._drop_malformed(generation_id, frame, None)
 
     def should_drop(self, generation_id: str) -> bool:
-        """Return whether frames of ``generation_id`` would be dropped now.
+        """Return whether a new frame of ``generation_id`` would be dropped now.
 
-        Counts nothing; for sinks re-checking buffered audio on their own
-        thread. Unknown ids return ``False``. Never raises.
+        Counts nothing. True for retired generations too, so sinks re-checking
+        audio they already admitted must use :meth:`is_flagged` instead: a
+        retired generation's queued tail must still play. Unknown ids return
+        ``False``. Never raises.
 
         Args:
             generation_id: The generation.
@@ -278,6 +280,10 @@ class Ledger:
 
     def is_flagged(self, generation_id: str) -> bool:
         """Return whether ``generation_id`` is flagged (a retired one is not). Never raises.
+
+        This is the check for sinks re-checking buffered audio on their own
+        thread (e.g. an audio callback): flagged audio must go, a retired
+        generation's already-admitted tail must play out.
 
         Args:
             generation_id: The generation.
