@@ -1,0 +1,382 @@
+"""End to end: AgentSession, the real livekit-plugins-openai RealtimeModel, the Realtime simulator.
+
+No room. The session's audio output is LiveKit's own RoomIO output (its queue,
+its 50 ms re-chunking, its ``rtc.AudioSource`` with a 200 ms native queue),
+run without a room; the gate is installed on top of it with ``install_gate``.
+Every figure is read back from the ``rtc.AudioStream`` of a ``LocalAudioTrack``
+on that source: samples that actually left the track. The simulator's audio
+names its response, so each played sample is attributed.
+
+Each scenario runs with the gate and, as a baseline, without it: the baseline
+asserts what LiveKit Agents 1.8.9 alone lets through. ``LEAKS`` collects the
+figures (samples at 24 kHz) for the README table; run with ``-s`` to print them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any, cast
+
+import numpy as np
+import pytest
+from livekit import rtc
+from livekit.agents import Agent, AgentSession, llm
+from livekit.agents.voice.room_io._output import _ParticipantAudioOutput
+from livekit.plugins.openai.realtime import RealtimeModel
+
+from gate import DropReason, PlaybackGate
+from integrations.livekit.gated_output import GatedAudioOutput
+from integrations.livekit.install import GateInstallation, check_agents_version, install_gate
+from integrations.openai_realtime import audio_marker as am
+from integrations.openai_realtime.sim_plans import ResponsePlan
+from integrations.openai_realtime.sim_records import ResponseRecord
+from integrations.openai_realtime.simulator import RealtimeSimulator
+
+SR = 24_000
+FRAME_10MS = SR // 100
+LEAKS: dict[str, dict[str, int]] = {}
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def roomless_room_output() -> _ParticipantAudioOutput:
+    """LiveKit's RoomIO audio output, running without a room (test-only private use).
+
+    It is the sink a real agent plays into; only its track publication is skipped.
+    """
+    out = _ParticipantAudioOutput(
+        cast(Any, None),
+        sample_rate=SR,
+        num_channels=1,
+        track_publish_options=rtc.TrackPublishOptions(),
+    )
+    out._subscribed_fut.set_result(None)
+    out._forwarding_task = asyncio.create_task(out._forward_audio())
+    return out
+
+
+class Rig:
+    """Simulator, model, session, RoomIO sink and track read-back; gated or not."""
+
+    def __init__(self, sim: RealtimeSimulator, *, gated: bool, request_timeout: float) -> None:
+        self.sim = sim
+        self.gated = gated
+        self.gate = PlaybackGate(request_timeout=request_timeout)
+        self.model = RealtimeModel(base_url=sim.base_url, api_key="x", modalities=["audio"])
+        self.session: AgentSession[Any] = AgentSession(llm=self.model)
+        self.sink = roomless_room_output()
+        track = rtc.LocalAudioTrack.create_audio_track("agent", self.sink._audio_source)
+        self.stream = rtc.AudioStream.from_track(track=track, sample_rate=SR, num_channels=1)
+        self.chunks: list[tuple[float, np.ndarray]] = []
+        self.wiring: GateInstallation | None = None
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        async for ev in self.stream:
+            self.chunks.append((time.monotonic(), np.frombuffer(ev.frame.data, np.int16).copy()))
+
+    async def start(self) -> None:
+        self.session.output.audio = self.sink
+        await self.session.start(Agent(instructions="test"))
+        if self.gated:
+            self.wiring = install_gate(self.session, self.gate)
+
+    @property
+    def rt(self) -> Any:
+        return self.session.current_agent.realtime_llm_session
+
+    @property
+    def output(self) -> GatedAudioOutput:
+        assert self.wiring is not None
+        return self.wiring.output
+
+    def played(self, record: ResponseRecord, after: float = 0.0) -> int:
+        """Samples of ``record`` that left the track (at or after ``after``)."""
+        pcm = [d for t, d in self.chunks if t >= after]
+        if not pcm:
+            return 0
+        counts = am.samples_per_response(np.concatenate(pcm))
+        return counts.get(record.marker_response, 0)
+
+    async def until_played(self, record: ResponseRecord, samples: int, timeout: float = 8) -> int:
+        end = time.monotonic() + timeout
+        while self.played(record) < samples and time.monotonic() < end:
+            await asyncio.sleep(0.02)
+        return self.played(record)
+
+    async def quiet(self, seconds: float = 0.3) -> None:
+        """Wait until nothing but silence has left the track for ``seconds``."""
+        end = time.monotonic() + 8
+        while time.monotonic() < end:
+            await asyncio.sleep(0.05)
+            recent = [d for t, d in self.chunks if t >= time.monotonic() - seconds]
+            if not any(d.any() for d in recent):
+                return
+
+    async def aclose(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.session.aclose()
+        await self.model.aclose()
+        self._reader.cancel()
+        await asyncio.gather(self._reader, return_exceptions=True)
+        await self.stream.aclose()
+        await self.sink.aclose()
+
+
+@contextlib.asynccontextmanager
+async def rig(gated: bool, request_timeout: float = 10.0) -> AsyncIterator[Rig]:
+    async with RealtimeSimulator() as sim:
+        r = Rig(sim, gated=gated, request_timeout=request_timeout)
+        try:
+            await r.start()
+            yield r
+        finally:
+            await r.aclose()
+
+
+def record_leak(scenario: str, gated: bool, samples: int) -> None:
+    LEAKS.setdefault(scenario, {})["gate" if gated else "livekit_alone"] = samples
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _print_leaks() -> Any:
+    yield
+    if LEAKS:
+        logging.getLogger("playback_gate.figures").warning("leak figures (samples): %s", LEAKS)
+        print("\nLEAK FIGURES (samples at 24 kHz):")
+        for name, figures in LEAKS.items():
+            print(f"  {name}: {figures}")
+
+
+async def poll(predicate: Any, timeout: float = 5.0) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            raise TimeoutError("condition not met")
+        await asyncio.sleep(0.01)
+
+
+async def done(handle: Any, timeout: float = 8.0) -> Any:
+    await asyncio.wait_for(handle.wait_for_playout(), timeout)
+    return handle
+
+
+# ---- #6222: generate_reply given up on, late response.created, cancel ignored ----------
+
+
+@pytest.mark.parametrize("gated", [True, False], ids=["gate", "livekit_alone"])
+async def test_6222_late_reply_after_the_deadline(gated: bool) -> None:
+    """The gate's 1 s deadline stands in for LiveKit's fixed 10 s one."""
+    async with rig(gated, request_timeout=1.0) as r:
+        late = ResponsePlan(chunks=40, pace=None, created_delay_s=1.6, ignore_cancel=True)
+        r.sim.enqueue(late, ResponsePlan(chunks=20, pace=None))
+        first = await done(r.session.generate_reply(), timeout=8)
+        late_rec = r.sim.responses[0]
+        await r.sim.wait_done(late_rec, timeout=5)
+        second = await done(r.session.generate_reply(), timeout=8)
+        normal = r.sim.responses[1]
+        full = await r.until_played(normal, normal.samples_sent)
+        await r.quiet()
+        leaked = r.played(late_rec)
+        record_leak("late reply after the deadline (1 s budget)", gated, leaked)
+        assert first.done() and second.done()
+        assert full == normal.samples_sent
+        if gated:
+            assert leaked == 0
+            assert first.interrupted
+            assert late_rec.cancel_requests >= 1  # the tap's targeted cancel, ignored
+            info = r.gate.generation(late_rec.response_id)
+            assert info is not None and info.reason is DropReason.TIMED_OUT
+        else:
+            # LiveKit's own timeout is 10 s: the reply 1.6 s late plays in full
+            assert leaked == late_rec.samples_sent
+
+
+# ---- LiveKit's own 10 s timeout (shortened), late response.created ------------------
+
+
+@pytest.mark.parametrize("gated", [True, False], ids=["gate", "livekit_alone"])
+async def test_late_reply_after_livekits_own_timeout(
+    gated: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LiveKit 1.8.9 discards this one itself; the gate must not get in its way."""
+    loop = asyncio.get_running_loop()
+    real_call_later = loop.call_later
+
+    def short(delay: float, callback: Any, *args: Any, **kw: Any) -> Any:
+        return real_call_later(0.4 if delay == 10.0 else delay, callback, *args, **kw)
+
+    monkeypatch.setattr(loop, "call_later", short)
+    async with rig(gated) as r:
+        r.sim.enqueue(
+            ResponsePlan(chunks=40, pace=None, created_delay_s=0.9, ignore_cancel=True),
+            ResponsePlan(chunks=10, pace=None),
+        )
+        first = await done(r.session.generate_reply())
+        late_rec = await r.sim.wait_for_response(1)
+        await r.sim.wait_done(late_rec)
+        second = await done(r.session.generate_reply())
+        normal = r.sim.responses[1]
+        assert await r.until_played(normal, normal.samples_sent) == normal.samples_sent
+        await r.quiet()
+        leaked = r.played(late_rec)
+        record_leak("late reply after LiveKit's own timeout", gated, leaked)
+        assert leaked == 0
+        assert first.done() and isinstance(first.exception(), llm.RealtimeError)
+        assert second.done() and not second.interrupted
+
+
+# ---- a reply cancelled while its audio is buffered (mid-playout flag) --------------
+
+
+class FlagClock:
+    """A purge sink that notes when each generation was flagged."""
+
+    def __init__(self) -> None:
+        self.at: dict[str, float] = {}
+
+    def purge(self, generation_id: str, reason: DropReason) -> None:
+        self.at.setdefault(generation_id, time.monotonic())
+
+
+@pytest.mark.parametrize("gated", [True, False], ids=["gate", "livekit_alone"])
+async def test_reply_cancelled_mid_playout_stops_within_a_frame(gated: bool) -> None:
+    async with rig(gated) as r:
+        flags = FlagClock()
+        r.gate.add_sink(flags)
+        started: list[float] = []
+        r.sink.on("playback_started", lambda _ev: started.append(time.monotonic()))
+        r.sim.enqueue(ResponsePlan(chunks=100, pace=4), ResponsePlan(chunks=10, pace=None))
+        handle = r.session.generate_reply()
+        rec = await r.sim.wait_for_response(1)
+        await r.until_played(rec, 5 * FRAME_10MS * 6)  # 300 ms in
+        r.rt.send_event({"type": "response.cancel", "response_id": rec.response_id})
+        await done(handle)
+        await r.sim.wait_done(rec)
+        await r.quiet()
+        assert rec.cancel_requested_at is not None
+        leaked = r.played(rec, after=rec.cancel_requested_at + 0.02)
+        record_leak("reply cancelled mid-playout, audio already buffered", gated, leaked)
+        nxt = await done(r.session.generate_reply())
+        normal = r.sim.responses[1]
+        assert await r.until_played(normal, normal.samples_sent) == normal.samples_sent
+        assert not nxt.interrupted
+        if gated:
+            flagged_at = flags.at[rec.response_id]
+            # playback runs at real time from the first frame; after the flag at most
+            # the 10 ms frame already leaving, plus the one-frame budget, gets out
+            bound = (flagged_at - started[0]) * SR + 2 * FRAME_10MS
+            assert r.played(rec) <= bound
+            assert r.played(rec) < rec.samples_sent
+            assert handle.interrupted
+            assert r.output.mid_playout_purges >= 1
+            message = next(m for m in r.session.history.messages() if m.role == "assistant")
+            assert message.interrupted
+        else:
+            # LiveKit 1.8.9 keeps playing what it already received
+            assert leaked > 10 * FRAME_10MS
+            assert not handle.interrupted
+
+
+# ---- replies nobody asked for through generate_reply play untouched ----------------
+
+
+@pytest.mark.parametrize("gated", [True, False], ids=["gate", "livekit_alone"])
+async def test_server_initiated_and_out_of_band_replies_play_untouched(gated: bool) -> None:
+    async with rig(gated) as r:
+        conn = await r.sim.wait_for_connection()
+        await poll(lambda: any(e.type == "session.update" for e in conn.log))
+        server = await r.sim.start_server_response(ResponsePlan(chunks=20, pace=None))
+        assert await r.until_played(server, server.samples_sent) == server.samples_sent
+        await r.quiet(0.1)
+        r.sim.enqueue(ResponsePlan(chunks=15, pace=None))
+        r.rt.send_event({"type": "response.create", "response": {"conversation": "none"}})
+        oob = await r.sim.wait_for_response(2)
+        assert oob.conversation == "none"
+        assert await r.until_played(oob, oob.samples_sent) == oob.samples_sent
+        await r.quiet()
+        lost = server.samples_sent - r.played(server) + oob.samples_sent - r.played(oob)
+        record_leak("server-initiated + out-of-band replies: samples lost", gated, lost)
+        assert lost == 0
+        if gated:
+            assert r.gate.stats().dropped.samples == 0
+
+
+# ---- user interruption: same as without the gate -----------------------------------
+
+
+@pytest.mark.parametrize("gated", [True, False], ids=["gate", "livekit_alone"])
+async def test_user_interruption_works_as_without_the_gate(gated: bool) -> None:
+    async with rig(gated) as r:
+        started: list[float] = []
+        r.sink.on("playback_started", lambda _ev: started.append(time.monotonic()))
+        r.sim.enqueue(ResponsePlan(chunks=100, pace=None), ResponsePlan(chunks=10, pace=None))
+        handle = r.session.generate_reply()
+        rec = await r.sim.wait_for_response(1)
+        await r.until_played(rec, 6 * 5 * FRAME_10MS)
+        interrupted_at = time.monotonic()
+        await asyncio.wait_for(r.session.interrupt(), 5)
+        await done(handle)
+        await r.quiet()
+        leaked = r.played(rec, after=interrupted_at + 0.02)
+        record_leak("user interruption (barge-in)", gated, leaked)
+        assert handle.interrupted
+        assert r.played(rec) <= (interrupted_at - started[0]) * SR + 2 * FRAME_10MS
+        message = next(m for m in r.session.history.messages() if m.role == "assistant")
+        assert message.interrupted
+        nxt = await done(r.session.generate_reply())
+        normal = r.sim.responses[1]
+        assert await r.until_played(normal, normal.samples_sent) == normal.samples_sent
+        assert not nxt.interrupted
+        if gated:
+            info = r.gate.generation(rec.response_id)
+            assert info is not None and info.reason in (
+                DropReason.INTERRUPTED,
+                DropReason.CANCELLED,
+            )
+
+
+# ---- a websocket reconnect: LiveKit forgets what it gave up on, the gate does not ----
+
+
+@pytest.mark.parametrize("gated", [True, False], ids=["gate", "livekit_alone"])
+async def test_reply_given_up_on_at_a_reconnect_stays_dropped(gated: bool) -> None:
+    async with rig(gated) as r:
+        r.sim.enqueue(ResponsePlan(chunks=40, pace=None, created_delay_s=5.0))
+        handle = r.session.generate_reply()
+        await poll(lambda: bool(r.sim.log(type="response.create")))
+        create = r.sim.log(type="response.create")[0].event
+        old_id = create["response"]["metadata"]["client_event_id"]
+        await r.sim.drop_connection()
+        second = await r.sim.wait_for_connection(2)
+        await done(handle)  # LiveKit fails the pending reply on reconnect
+        assert isinstance(handle.exception(), llm.RealtimeError)
+        await poll(lambda: any(e.type == "session.update" for e in second.log))
+        # the server (or a resuming proxy) answers the forgotten request anyway
+        late = second.start_response(
+            ResponsePlan(chunks=40, pace=None),
+            metadata={"client_event_id": old_id},
+            client_event_id=old_id,
+        )
+        await r.sim.wait_done(late)
+        await asyncio.sleep(0.3)
+        await r.quiet()
+        leaked = r.played(late)
+        record_leak("reply to a request given up on at a reconnect", gated, leaked)
+        if gated:
+            assert leaked == 0
+            info = r.gate.generation(late.response_id)
+            assert info is not None and info.reason is DropReason.CANCELLED
+        else:
+            # LiveKit cleared its discard set on reconnect: the orphan plays in full
+            assert leaked == late.samples_sent
+
+
+def test_version_check() -> None:
+    assert check_agents_version()
+    assert check_agents_version("1.8.0")
+    assert not check_agents_version("1.9.0")
