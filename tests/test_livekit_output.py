@@ -1,0 +1,246 @@
+"""GatedAudioOutput's playback contract and tagging, without a model or a server.
+
+The sink is a small real ``io.AudioOutput`` that "plays" instantly at flush,
+and LiveKit's own RoomIO output (run without a room) for the purge path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from typing import Any, cast
+
+import numpy as np
+import pytest
+from livekit import rtc
+from livekit.agents import AgentSession, llm
+from livekit.agents.voice import io
+from livekit.agents.voice.room_io._output import _ParticipantAudioOutput
+from livekit.agents.voice.speech_handle import SpeechHandle
+
+from gate import DropReason, PlaybackGate
+from integrations.livekit.gated_output import GatedAudioOutput
+from integrations.livekit.install import install_gate
+from integrations.livekit.tagging import (
+    GENERATION_KEY,
+    current_generation,
+    generation_of,
+    tag_audio,
+    tag_frame,
+    tag_generation_event,
+)
+
+SR = 24_000
+
+
+def frame(gen: str | None, n: int = 240, value: int = 100) -> rtc.AudioFrame:
+    f = rtc.AudioFrame(np.full(n, value, np.int16).tobytes(), SR, 1, n)
+    return tag_frame(f, gen) if gen else f
+
+
+class InstantSink(io.AudioOutput):
+    """Plays each segment at flush; a cleared segment reports ``interrupted``."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            label="instant", capabilities=io.AudioOutputCapabilities(pause=True), sample_rate=SR
+        )
+        self.frames: list[rtc.AudioFrame] = []
+        self.calls: list[str] = []
+        self._pushed = 0.0
+        self._cleared = False
+
+    async def capture_frame(self, frame: rtc.AudioFrame) -> None:
+        await super().capture_frame(frame)
+        self.frames.append(frame)
+        self._pushed += frame.duration
+
+    def flush(self) -> None:
+        super().flush()
+        self.calls.append("flush")
+        if self._pushed or self._cleared:
+            self.on_playback_finished(
+                playback_position=0.0 if self._cleared else self._pushed,
+                interrupted=self._cleared,
+            )
+        self._pushed, self._cleared = 0.0, False
+
+    def clear_buffer(self) -> None:
+        self.calls.append("clear")
+        self._cleared = True
+
+    def pause(self) -> None:
+        self.calls.append("pause")
+
+    def resume(self) -> None:
+        self.calls.append("resume")
+
+
+@pytest.fixture
+def gate() -> PlaybackGate:
+    return PlaybackGate()
+
+
+async def test_healthy_segment_passes_through(gate: PlaybackGate) -> None:
+    sink = InstantSink()
+    out = GatedAudioOutput(gate, next_in_chain=sink)
+    for _ in range(4):
+        await out.capture_frame(frame("resp_a"))
+    out.flush()
+    ev = await asyncio.wait_for(out.wait_for_playout(), 1)
+    assert not ev.interrupted and ev.playback_position == pytest.approx(0.04)
+    assert len(sink.frames) == 4
+    assert out.frames_dropped == 0
+
+
+async def test_gated_segment_finishes_interrupted_never_stale(gate: PlaybackGate) -> None:
+    sink = InstantSink()
+    out = GatedAudioOutput(gate, next_in_chain=sink)
+    await out.capture_frame(frame("resp_a"))
+    out.flush()
+    assert (await out.wait_for_playout()).playback_position > 0
+    gate.flag("resp_b", DropReason.TIMED_OUT)
+    for _ in range(5):
+        await out.capture_frame(frame("resp_b"))
+    out.flush()
+    ev = await asyncio.wait_for(out.wait_for_playout(), 1)
+    assert ev.interrupted and ev.playback_position == 0.0  # this segment's, not resp_a's
+    assert len(sink.frames) == 1 and out.frames_dropped == 5
+
+
+async def test_purge_mid_segment_cuts_the_sink_once(
+    gate: PlaybackGate, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = InstantSink()
+    out = GatedAudioOutput(gate, next_in_chain=sink)
+    handle = SpeechHandle.create()
+    out.set_owner("resp_a", handle)
+    for _ in range(3):
+        await out.capture_frame(frame("resp_a"))
+    with caplog.at_level(logging.WARNING):
+        gate.flag("resp_a", DropReason.CANCELLED)
+        assert sink.calls[-2:] == ["flush", "clear"]  # ended at once, before upstream flushes
+        assert handle.interrupted  # the owner is told, so chat history stays honest
+        for _ in range(3):
+            await out.capture_frame(frame("resp_a"))
+        out.flush()
+        out.clear_buffer()
+        ev = await asyncio.wait_for(out.wait_for_playout(), 1)
+    assert ev.interrupted
+    assert len(sink.frames) == 3 and out.mid_playout_purges == 1
+    assert "more times" not in caplog.text
+
+
+async def test_clear_buffer_flags_what_it_cuts(gate: PlaybackGate) -> None:
+    sink = InstantSink()
+    out = GatedAudioOutput(gate, next_in_chain=sink)
+    gate.announce("resp_a")
+    await out.capture_frame(frame("resp_a"))
+    out.clear_buffer()
+    out.flush()
+    assert gate.is_flagged("resp_a")
+    info = gate.generation("resp_a")
+    assert info is not None and info.reason is DropReason.INTERRUPTED
+    assert (await asyncio.wait_for(out.wait_for_playout(), 1)).interrupted
+
+
+async def test_clear_before_any_forwarded_frame_ends_the_segment_once(gate: PlaybackGate) -> None:
+    sink = InstantSink()
+    out = GatedAudioOutput(gate, next_in_chain=sink)
+    gate.flag("resp_b", DropReason.TIMED_OUT)
+    await out.capture_frame(frame("resp_b"))
+    out.clear_buffer()
+    out.flush()
+    ev = await asyncio.wait_for(out.wait_for_playout(), 1)
+    assert ev.interrupted and sink.frames == []
+
+
+async def test_untagged_frames_pass_and_delegation(gate: PlaybackGate) -> None:
+    sink = InstantSink()
+    out = GatedAudioOutput(gate, next_in_chain=sink)
+    assert out.sample_rate == SR and out.can_pause
+    out.pause()
+    out.resume()
+    assert sink.calls == ["pause", "resume"]
+    await out.capture_frame(frame(None))
+    assert len(sink.frames) == 1
+    with pytest.raises(TypeError, match=r"io\.AudioOutput"):
+        GatedAudioOutput(gate, next_in_chain=cast(Any, object()))
+
+
+async def test_purge_clears_roomio_queue(gate: PlaybackGate) -> None:
+    """The RoomIO sink drops its native queue when a generation is cut mid-playout."""
+    sink = _ParticipantAudioOutput(
+        cast(Any, None),
+        sample_rate=SR,
+        num_channels=1,
+        track_publish_options=rtc.TrackPublishOptions(),
+    )
+    sink._subscribed_fut.set_result(None)
+    sink._forwarding_task = asyncio.create_task(sink._forward_audio())
+    out = GatedAudioOutput(gate, next_in_chain=sink)
+    try:
+        for _ in range(40):  # 400 ms
+            await out.capture_frame(frame("resp_a"))
+        await asyncio.sleep(0.1)
+        gate.flag("resp_a", DropReason.CANCELLED)
+        ev = await asyncio.wait_for(out.wait_for_playout(), 2)
+        assert ev.interrupted and ev.playback_position < 0.4
+        out.flush()  # upstream's flush after the cut adds no segment
+        assert out._pending_playback_count == 0
+    finally:
+        await sink.aclose()
+
+
+async def test_context_tag_survives_rebuilt_frames() -> None:
+    async def model_audio() -> Any:
+        for _ in range(2):
+            yield frame(None)
+
+    seen: list[str | None] = []
+    async for f in tag_audio(model_audio(), "resp_a"):
+        assert f.userdata[GENERATION_KEY] == "resp_a"
+        rebuilt = rtc.AudioFrame(bytes(f.data), SR, 1, f.samples_per_channel)  # e.g. resampled
+        seen.append(generation_of(rebuilt))
+
+    async def other_task() -> str | None:
+        return current_generation()
+
+    assert seen == ["resp_a", "resp_a"]
+    assert await asyncio.create_task(other_task()) == "resp_a"  # tasks copy the context
+    assert contextvars.Context().run(current_generation) is None  # a fresh context: none
+
+
+async def test_tag_generation_event() -> None:
+    message = llm.MessageGeneration(
+        message_id="item_1",
+        text_stream=_aiter([]),
+        audio_stream=_aiter([frame(None)]),
+        modalities=asyncio.get_running_loop().create_future(),
+    )
+    ev = llm.GenerationCreatedEvent(
+        message_stream=_aiter([message]),
+        function_stream=_aiter([]),
+        user_initiated=True,
+        response_id="resp_a",
+    )
+    assert tag_generation_event(ev) and not tag_generation_event(ev)
+    async for msg in ev.message_stream:
+        frames = [f async for f in msg.audio_stream]
+        assert [generation_of(f) for f in frames] == ["resp_a"]
+    no_id = llm.GenerationCreatedEvent(
+        message_stream=_aiter([]), function_stream=_aiter([]), user_initiated=False
+    )
+    assert not tag_generation_event(no_id)
+
+
+async def _aiter(items: list[Any]) -> Any:
+    for item in items:
+        yield item
+
+
+async def test_install_needs_a_started_session() -> None:
+    session: AgentSession[Any] = AgentSession()
+    with pytest.raises(RuntimeError, match=r"after `await session\.start"):
+        install_gate(session)
