@@ -29,8 +29,7 @@ from __future__ import annotations
 
 import enum
 import logging
-import uuid
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +41,12 @@ from gate import (
     PcmFrame,
     PlaybackGate,
     UnknownRequestError,
+)
+from integrations.openai_realtime.attribution import (
+    Attribution,
+    Request,
+    request_key,
+    stamp_response_create,
 )
 from integrations.openai_realtime.audio_decode import (
     DEFAULT_OUTPUT_FORMAT,
@@ -102,21 +107,29 @@ class TapAudio:
     frame: PcmFrame
 
 
-@dataclass(slots=True)
-class _Request:
-    event_id: str | None
-    out_of_band: bool
-    stamped: bool
-
-
-@dataclass(slots=True)
-class _Response:
-    out_of_band: bool
-    request_id: str | None
-
-
 class RealtimeTap:
     """Drives a :class:`~gate.PlaybackGate` from raw OpenAI Realtime events.
+
+    Rules, event by event:
+
+    - ``response.create`` (client): ``gate.expect(request_id)`` (see the module
+      docstring for which id).
+    - ``response.created`` (server): bind it to its request; dead on arrival (the
+      request timed out or was cancelled) -> ``send`` a targeted cancel. No
+      request -> unattributed, per :class:`UnattributedPolicy`.
+    - ``response.cancel`` (client): with ``response_id``, flag that response.
+      Without, flag the default-conversation response(s) in progress, never an
+      out-of-band one; if none is in progress, flag the default-conversation
+      requests still waiting for ``response.created`` (all were sent before the
+      cancel, so it can only mean them; a request sent later is a new turn). The
+      log names what was flagged.
+    - ``response.done`` (server): ``completed`` retires (later deltas are
+      stragglers, dropped and counted by the gate); ``cancelled``, ``failed``,
+      ``incomplete`` flag, with ``status_details.reason`` as the detail.
+    - ``error`` (server) naming a ``response.create``'s ``event_id``: that
+      request will never be answered; it is finished (flagged ``FAILED``).
+    - ``session.created`` / ``session.updated``: the output audio format.
+    - Every event first expires overdue requests (``gate.expire()``).
 
     Args:
         gate: The gate; its clock times the requests.
@@ -167,47 +180,20 @@ class RealtimeTap:
         self.cancels_sent: deque[dict[str, Any]] = deque(maxlen=1000)
         """Targeted ``response.cancel`` events handed to ``send`` (most recent kept)."""
         self.cancels_sent_count = 0
-        self._requests: OrderedDict[str, _Request] = OrderedDict()  # unbound requests
-        self._unstamped: deque[str] = deque()
-        self._responses: OrderedDict[str, _Response] = OrderedDict()  # created, not done
-        self._auto_ids = 0
+        self._attribution = Attribution(max_tracked)
+        self._warned_unstamped = False
 
     # ---- public API -----------------------------------------------------------
 
     def stamp(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Give a ``response.create`` an ``event_id`` and ``response.metadata.client_event_id``.
+        """Add a missing ``event_id`` and ``response.metadata.client_event_id`` in place.
 
-        Missing fields are added in place (as LiveKit Agents does: both hold the
-        same id); present ones are kept. Other events are returned untouched.
-
-        Args:
-            event: The client event about to be sent.
-
-        Returns:
-            The same dict.
+        See :func:`~integrations.openai_realtime.attribution.stamp_response_create`.
 
         Raises:
-            ValueError: If ``response`` or ``response.metadata`` is not an
-                object, or the metadata already has the server's 16 pairs.
+            ValueError: If the event cannot carry the metadata.
         """
-        if event.get("type") != "response.create":
-            return event
-        event_id = event.get("event_id")
-        if not isinstance(event_id, str) or not event_id:
-            event_id = event["event_id"] = f"response_create_{uuid.uuid4().hex[:12]}"
-        response = event.setdefault("response", {})
-        if not isinstance(response, dict):
-            raise ValueError("response.create 'response' must be an object to stamp it")
-        metadata = response.get("metadata")
-        if metadata is None:
-            metadata = response["metadata"] = {}
-        if not isinstance(metadata, dict):
-            raise ValueError("response.metadata must be an object to stamp it")
-        if "client_event_id" not in metadata:
-            if len(metadata) >= 16:
-                raise ValueError("response.metadata already has 16 pairs; cannot stamp it")
-            metadata["client_event_id"] = event_id
-        return event
+        return stamp_response_create(event)
 
     def on_client_event(self, event: Mapping[str, Any]) -> None:
         """Take one client event as sent. Never raises.
@@ -274,12 +260,11 @@ class RealtimeTap:
 
     def in_progress(self) -> list[str]:
         """Return the ids of responses created and not yet done, oldest first."""
-        return list(self._responses)
+        return self._attribution.in_progress()
 
     def is_out_of_band(self, response_id: str) -> bool:
         """Return whether an in-progress response runs out of band (``conversation: "none"``)."""
-        response = self._responses.get(response_id)
-        return response is not None and response.out_of_band
+        return self._attribution.is_out_of_band(response_id)
 
     # ---- client events ----------------------------------------------------------
 
@@ -290,16 +275,8 @@ class RealtimeTap:
         if not isinstance(params, Mapping):
             raise MalformedEventError("'response' must be an object")
         event_id = optional_str(event, "event_id")
-        metadata = params.get("metadata")
-        client_event_id = metadata.get("client_event_id") if isinstance(metadata, Mapping) else None
-        stamped = isinstance(client_event_id, str) and bool(client_event_id)
-        if stamped:
-            request_id = str(client_event_id)
-        elif event_id is not None:
-            request_id = event_id
-        else:
-            self._auto_ids += 1
-            request_id = f"tap_request_{self._auto_ids}"
+        key, stamped = request_key(event, params)
+        request_id = key if key is not None else self._attribution.new_request_id()
         try:
             self.gate.expect(request_id)
         except AlreadyBoundError:
@@ -307,16 +284,15 @@ class RealtimeTap:
         except GateError as e:
             raise MalformedEventError(f"gate refused the request: {e}") from None
         out_of_band = params.get("conversation") == "none"
-        self._remember(self._requests, request_id, _Request(event_id, out_of_band, stamped))
+        self._attribution.add_request(Request(request_id, event_id, out_of_band, stamped))
         if not stamped:
-            self._unstamped.append(request_id)
-            while len(self._unstamped) > self.max_tracked:
-                self._unstamped.popleft()
-            logger.warning(
+            logger.log(
+                logging.DEBUG if self._warned_unstamped else logging.WARNING,
                 "response.create %s has no response.metadata.client_event_id; its response "
                 "will be bound in order (use RealtimeTap.stamp to bind exactly)",
                 request_id,
             )
+            self._warned_unstamped = True
 
     def _on_response_cancel(self, event: Mapping[str, Any]) -> None:
         response_id = optional_str(event, "response_id")
@@ -329,8 +305,8 @@ class RealtimeTap:
         # only mean them; a request sent after it is a new turn).
         targets = [
             rid
-            for rid, r in self._responses.items()
-            if not r.out_of_band and not self.gate.should_drop(rid)
+            for rid in self._attribution.in_progress(out_of_band=False)
+            if not self.gate.should_drop(rid)
         ]
         if targets:
             for rid in targets:
@@ -338,9 +314,7 @@ class RealtimeTap:
             logger.info("bare response.cancel flagged in-progress response(s) %s", targets)
             return
         pending = set(self.gate.pending_requests())
-        requests = [
-            req for req, r in self._requests.items() if not r.out_of_band and req in pending
-        ]
+        requests = [req for req in self._attribution.default_requests() if req in pending]
         for req in requests:
             self.gate.flag_request(
                 req, DropReason.CANCELLED, "client response.cancel before response.created"
@@ -356,18 +330,8 @@ class RealtimeTap:
 
     def _on_response_created(self, response: Mapping[str, Any]) -> None:
         response_id = require_str(response, "id")
-        metadata = response.get("metadata")
-        client_event_id = metadata.get("client_event_id") if isinstance(metadata, Mapping) else None
-        out_of_band = response.get("conversation") == "none" or (
-            "conversation_id" in response and response["conversation_id"] is None
-        )
-        if isinstance(client_event_id, str) and client_event_id:
-            request_id: str | None = client_event_id
-        else:
-            request_id = self._oldest_unstamped(out_of_band)
+        request_id, out_of_band = self._attribution.take_request(response)
         if request_id is not None:
-            request = self._requests.pop(request_id, None)
-            out_of_band = out_of_band or (request is not None and request.out_of_band)
             request_id = self._bind(request_id, response_id)
         if request_id is None and self._drop_unattributed():
             self.gate.flag(
@@ -378,11 +342,11 @@ class RealtimeTap:
             self._send_cancel(response_id)
         elif request_id is None:
             self.gate.announce(response_id)
-        self._remember(self._responses, response_id, _Response(out_of_band, request_id))
+        self._attribution.start_response(response_id, out_of_band)
 
     def _on_response_done(self, response: Mapping[str, Any]) -> None:
         response_id = require_str(response, "id")
-        self._responses.pop(response_id, None)
+        self._attribution.end_response(response_id)
         status = response.get("status")
         if status == "completed":
             self.gate.retire(response_id)
@@ -409,16 +373,12 @@ class RealtimeTap:
         failed_id = error.get("event_id") if isinstance(error, Mapping) else None
         if not isinstance(failed_id, str):
             return
-        for request_id, request in list(self._requests.items()):
-            if request.event_id == failed_id:
-                del self._requests[request_id]
-                if request_id in self._unstamped:
-                    self._unstamped.remove(request_id)
-                code = error.get("code") if isinstance(error, Mapping) else None
-                self.gate.flag_request(
-                    request_id, DropReason.FAILED, f"server rejected response.create ({code})"
-                )
-                logger.info("server rejected response.create %s (%s)", request_id, code)
+        code = error.get("code") if isinstance(error, Mapping) else None
+        for request_id in self._attribution.drop_request_by_event_id(failed_id):
+            self.gate.flag_request(
+                request_id, DropReason.FAILED, f"server rejected response.create ({code})"
+            )
+            logger.info("server rejected response.create %s (%s)", request_id, code)
 
     # ---- helpers ----------------------------------------------------------------
 
@@ -448,14 +408,6 @@ class RealtimeTap:
             self._send_cancel(response_id)
         return request_id
 
-    def _oldest_unstamped(self, out_of_band: bool) -> str | None:
-        for request_id in self._unstamped:
-            request = self._requests.get(request_id)
-            if request is not None and request.out_of_band == out_of_band:
-                self._unstamped.remove(request_id)
-                return request_id
-        return None
-
     def _drop_unattributed(self) -> bool:
         if self.unattributed_policy is not UnattributedPolicy.DROP_AFTER_TIMEOUT:
             return False
@@ -473,26 +425,14 @@ class RealtimeTap:
         except Exception:
             logger.exception("send() failed for the targeted cancel of %s", response_id)
 
-    def _remember(self, table: OrderedDict[str, Any], key: str, value: Any) -> None:
-        table[key] = value
-        while len(table) > self.max_tracked:
-            table.popitem(last=False)
-
     def _malformed(self, direction: Direction, event: object, problem: str) -> None:
         kind, event_id = event_label(event)
         record = MalformedEvent(direction, kind, event_id, problem)
         self.malformed += 1
         self.malformed_events.append(record)
         level = logging.WARNING if self.malformed & (self.malformed - 1) == 0 else logging.DEBUG
-        logger.log(
-            level,
-            "malformed %s event #%d (type %s, event_id %s): %s",
-            direction,
-            self.malformed,
-            kind,
-            event_id,
-            problem,
-        )
+        msg = "malformed %s event #%d (type %s, event_id %s): %s"
+        logger.log(level, msg, direction, self.malformed, kind, event_id, problem)
         if self.on_malformed is not None:
             try:
                 self.on_malformed(record)
