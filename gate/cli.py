@@ -17,8 +17,9 @@ from gate import __version__
 
 #: Modules that each contribute one subcommand, in ``--help`` order.
 COMMAND_MODULES: tuple[str, ...] = (
-    "gate.demo_cli",
+    "integrations.demo.demo_cli",
     "integrations.openai_realtime.simulator_cli",
+    "integrations.openai_realtime.replay_cli",
     "integrations.speakers.speakers_cli",
 )
 
