@@ -62,9 +62,12 @@ def roomless_room_output() -> _ParticipantAudioOutput:
 class Rig:
     """Simulator, model, session, RoomIO sink and track read-back; gated or not."""
 
-    def __init__(self, sim: RealtimeSimulator, *, gated: bool, request_timeout: float) -> None:
+    def __init__(
+        self, sim: RealtimeSimulator, *, gated: bool, request_timeout: float, openai_tap: bool
+    ) -> None:
         self.sim = sim
         self.gated = gated
+        self.openai_tap = openai_tap
         self.gate = PlaybackGate(request_timeout=request_timeout)
         self.model = RealtimeModel(base_url=sim.base_url, api_key="x", modalities=["audio"])
         self.session: AgentSession[Any] = AgentSession(llm=self.model)
@@ -73,6 +76,7 @@ class Rig:
         self.stream = rtc.AudioStream.from_track(track=track, sample_rate=SR, num_channels=1)
         self.chunks: list[tuple[float, np.ndarray]] = []
         self.wiring: GateInstallation | None = None
+        self.closers: list[Any] = []
         self._reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -83,7 +87,7 @@ class Rig:
         self.session.output.audio = self.sink
         await self.session.start(Agent(instructions="test"))
         if self.gated:
-            self.wiring = install_gate(self.session, self.gate)
+            self.wiring = install_gate(self.session, self.gate, openai_tap=self.openai_tap)
 
     @property
     def rt(self) -> Any:
@@ -121,6 +125,8 @@ class Rig:
         with contextlib.suppress(Exception):
             await self.session.aclose()
         await self.model.aclose()
+        for close in self.closers:
+            await close()
         self._reader.cancel()
         await asyncio.gather(self._reader, return_exceptions=True)
         await self.stream.aclose()
@@ -128,9 +134,11 @@ class Rig:
 
 
 @contextlib.asynccontextmanager
-async def rig(gated: bool, request_timeout: float = 10.0) -> AsyncIterator[Rig]:
+async def rig(
+    gated: bool, request_timeout: float = 10.0, openai_tap: bool = True
+) -> AsyncIterator[Rig]:
     async with RealtimeSimulator() as sim:
-        r = Rig(sim, gated=gated, request_timeout=request_timeout)
+        r = Rig(sim, gated=gated, request_timeout=request_timeout, openai_tap=openai_tap)
         try:
             await r.start()
             yield r
@@ -243,9 +251,16 @@ class FlagClock:
         self.at.setdefault(generation_id, time.monotonic())
 
 
-@pytest.mark.parametrize("gated", [True, False], ids=["gate", "livekit_alone"])
-async def test_reply_cancelled_mid_playout_stops_within_a_frame(gated: bool) -> None:
-    async with rig(gated) as r:
+@pytest.mark.parametrize(
+    ("gated", "openai_tap"),
+    [(True, True), (True, False), (False, False)],
+    ids=["gate", "gate_without_tap", "livekit_alone"],
+)
+async def test_reply_cancelled_mid_playout_stops_within_a_frame(
+    gated: bool, openai_tap: bool
+) -> None:
+    """Without the tap the flag comes from the model's ``cancelled`` metrics (any model)."""
+    async with rig(gated, openai_tap=openai_tap) as r:
         flags = FlagClock()
         r.gate.add_sink(flags)
         started: list[float] = []
@@ -260,7 +275,8 @@ async def test_reply_cancelled_mid_playout_stops_within_a_frame(gated: bool) -> 
         await r.quiet()
         assert rec.cancel_requested_at is not None
         leaked = r.played(rec, after=rec.cancel_requested_at + 0.02)
-        record_leak("reply cancelled mid-playout, audio already buffered", gated, leaked)
+        name = "reply cancelled mid-playout, audio already buffered"
+        record_leak(name + ("" if openai_tap or not gated else " (no tap)"), gated, leaked)
         nxt = await done(r.session.generate_reply())
         normal = r.sim.responses[1]
         assert await r.until_played(normal, normal.samples_sent) == normal.samples_sent
@@ -374,6 +390,76 @@ async def test_reply_given_up_on_at_a_reconnect_stays_dropped(gated: bool) -> No
         else:
             # LiveKit cleared its discard set on reconnect: the orphan plays in full
             assert leaked == late.samples_sent
+
+
+@pytest.mark.parametrize("gated", [True, False], ids=["gate", "livekit_alone"])
+async def test_model_without_request_ids_unsolicited_reply_after_a_timeout(
+    gated: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model whose late answer carries no request id, emulated with the tap off and a
+    server-initiated reply right after LiveKit's (shortened) generate_reply timeout."""
+    loop = asyncio.get_running_loop()
+    real_call_later = loop.call_later
+
+    def short(delay: float, callback: Any, *args: Any, **kw: Any) -> Any:
+        return real_call_later(0.4 if delay == 10.0 else delay, callback, *args, **kw)
+
+    monkeypatch.setattr(loop, "call_later", short)
+    async with rig(gated, openai_tap=False) as r:
+        r.sim.enqueue(ResponsePlan(chunks=5, pace=None, created_delay_s=0.6))
+        handle = await done(r.session.generate_reply())
+        assert isinstance(handle.exception(), llm.RealtimeError)
+        await r.sim.wait_done(await r.sim.wait_for_response(1))
+        orphan = await r.sim.start_server_response(ResponsePlan(chunks=40, pace=None))
+        await r.sim.wait_done(orphan)
+        await asyncio.sleep(0.3)
+        await r.quiet()
+        leaked = r.played(orphan)
+        record_leak("unsolicited reply right after a timed-out generate_reply", gated, leaked)
+        if gated:
+            assert leaked == 0
+            info = r.gate.generation(orphan.response_id)
+            assert info is not None and info.reason is DropReason.TIMED_OUT
+        else:
+            assert leaked == orphan.samples_sent
+
+
+async def test_handoff_attaches_the_new_realtime_session_once() -> None:
+    async with rig(True, request_timeout=1.0) as r:
+        assert r.wiring is not None
+        first_rt = r.rt
+        other_model = RealtimeModel(base_url=r.sim.base_url, api_key="x", modalities=["audio"])
+        r.closers.append(other_model.aclose)
+        second_agent = Agent(instructions="the second agent", llm=other_model)
+        r.session.update_agent(second_agent)
+
+        def running() -> bool:
+            try:
+                return second_agent.realtime_llm_session is not None
+            except RuntimeError:
+                return False
+
+        await poll(running)
+        assert r.rt is not first_rt  # another model: the handoff made a new realtime session
+        assert len(r.wiring._rt_sessions) == 2
+        assert install_gate(r.session, r.gate) is r.wiring  # idempotent
+        rt = r.wiring.attach_current()
+        assert rt is r.rt and rt in r.wiring.taps
+        assert len(r.wiring._rt_sessions) == 2 and len(r.wiring.taps) == 2
+        late = ResponsePlan(chunks=40, pace=None, created_delay_s=1.6, ignore_cancel=True)
+        r.sim.enqueue(late, ResponsePlan(chunks=10, pace=None))
+        first = await done(r.session.generate_reply())
+        late_rec = r.sim.responses[-1]
+        await r.sim.wait_done(late_rec)
+        await done(r.session.generate_reply())
+        normal = r.sim.responses[-1]
+        assert await r.until_played(normal, normal.samples_sent) == normal.samples_sent
+        await r.quiet()
+        assert first.interrupted and r.played(late_rec) == 0
+        wiring = r.wiring
+        wiring.detach()
+        assert r.session.output.audio is wiring.output.sink
+        assert wiring.output not in r.gate.sinks and not wiring.taps
 
 
 def test_version_check() -> None:

@@ -56,6 +56,7 @@ _SESSION_EVENTS: tuple[EventTypes, ...] = (
     "conversation_item_added",
     "agent_state_changed",
 )
+_HANDOFF_WATCH_S = 10.0
 _installed: weakref.WeakKeyDictionary[AgentSession[Any], GateInstallation] = (
     weakref.WeakKeyDictionary()
 )
@@ -99,8 +100,11 @@ class GateInstallation:
     Attributes:
         gate: The gate.
         output: The gated audio output at the top of the session's chain.
-        taps: The OpenAI tap of each realtime session attached so far.
+        session: The session.
+        unattributed_policy: See :func:`install_gate`.
         unsolicited_grace: See :func:`install_gate`.
+        openai_tap: See :func:`install_gate`.
+        taps: The OpenAI tap of each realtime session attached so far.
     """
 
     gate: PlaybackGate
@@ -108,10 +112,12 @@ class GateInstallation:
     session: AgentSession[Any]
     unattributed_policy: UnattributedPolicy = UnattributedPolicy.PLAY
     unsolicited_grace: float = 5.0
+    openai_tap: bool = True
     taps: dict[llm.RealtimeSession[Any], RealtimeTap] = field(default_factory=dict)
     _rt_sessions: list[llm.RealtimeSession[Any]] = field(default_factory=list)
     _fresh_unsolicited: SpeechHandle | None = None
     _last_reply_timeout: float | None = None
+    _handoff_task: asyncio.Task[None] | None = None
 
     # ---- attaching -----------------------------------------------------------
 
@@ -132,7 +138,7 @@ class GateInstallation:
         rt.on("metrics_collected", self._on_metrics)
         rt.on("session_reconnected", self._on_reconnected)
         openai_type = _openai_session_type()
-        if openai_type is not None and isinstance(rt, openai_type):
+        if self.openai_tap and openai_type is not None and isinstance(rt, openai_type):
             tap = RealtimeTap(
                 self.gate,
                 send=rt.send_event,  # type: ignore[attr-defined]
@@ -147,6 +153,8 @@ class GateInstallation:
 
     def detach(self) -> None:
         """Unhook every listener and take the gated output out of the chain."""
+        if self._handoff_task is not None:
+            self._handoff_task.cancel()
         for event in _SESSION_EVENTS:
             self.session.off(event, self._on_session_event)
         for rt in self._rt_sessions:
@@ -170,9 +178,29 @@ class GateInstallation:
         try:
             if isinstance(ev, SpeechCreatedEvent):
                 self._on_speech_created(ev)
+            elif getattr(getattr(ev, "item", None), "type", None) == "agent_handoff":
+                self._watch_handoff()
             self.attach_current()
         except Exception:
             logger.exception("playback-gate session listener failed")
+
+    def _watch_handoff(self) -> None:
+        # the handoff item is added before the new activity starts; attach as soon as
+        # its realtime session exists, before on_enter can send a response.create
+        if self._handoff_task is not None and not self._handoff_task.done():
+            self._handoff_task.cancel()
+        self._handoff_task = asyncio.get_running_loop().create_task(self._attach_when_running())
+
+    async def _attach_when_running(self) -> None:
+        deadline = time.monotonic() + _HANDOFF_WATCH_S
+        spins = 0
+        while time.monotonic() < deadline:
+            before = len(self._rt_sessions)
+            rt = self.attach_current()
+            if rt is not None and len(self._rt_sessions) > before:
+                return
+            spins += 1
+            await asyncio.sleep(0 if spins < 200 else 0.005)
 
     def _on_speech_created(self, ev: SpeechCreatedEvent) -> None:
         handle = ev.speech_handle
@@ -262,6 +290,7 @@ def install_gate(
     *,
     unattributed_policy: UnattributedPolicy = UnattributedPolicy.PLAY,
     unsolicited_grace: float = 5.0,
+    openai_tap: bool = True,
 ) -> GateInstallation:
     """Gate a started ``AgentSession``'s audio output. Calling it again returns the same wiring.
 
@@ -278,6 +307,8 @@ def install_gate(
         unsolicited_grace: Seconds after a timed-out ``generate_reply`` during
             which an unsolicited generation of a model without request ids is
             dropped; ``0`` turns this off.
+        openai_tap: Attach the OpenAI tap to OpenAI Realtime sessions; with
+            ``False`` they get only the model-agnostic wiring.
 
     Returns:
         The wiring.
@@ -306,6 +337,7 @@ def install_gate(
         session=session,
         unattributed_policy=unattributed_policy,
         unsolicited_grace=unsolicited_grace,
+        openai_tap=openai_tap,
     )
     wiring._on_session_event_hooks()
     wiring.attach_current()
