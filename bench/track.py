@@ -1,0 +1,308 @@
+"""Section 3a: cancel-to-silence at the LiveKit track.
+
+A chain (an ``rtc.AudioSource`` and what feeds it) plays one generation, a
+constant marker value distinct per trial, read back through
+``LocalAudioTrack`` -> ``rtc.AudioStream``. Once its audio is flowing, the
+flag comes at a random phase of the 10 ms frame clock; the figure is the time
+from the flag to the arrival of the last read-back frame holding the marker
+(0 when none arrived after the flag), and how much marker audio left after it.
+
+The baseline chain is LiveKit's own path: the RoomIO source setting
+(``queue_size_ms=200``), a producer that stops at the flag and
+``clear_queue()``. The gated chain is ``GatedAudioSource`` on the same source
+setting, flagged through the gate (which purges the source). Both run in the
+same process, trial by trial in alternating order, with the same random flag
+delay; more chains plug in as :class:`Chain`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bench.adapter import gated_source_class
+from bench.results import Section, Table, Target, fmt
+from bench.timing import Spread, Tick, percentile
+
+__all__ = ["Chain", "ClearQueueChain", "GatedSourceChain", "TrackPlan", "run_track"]
+
+RATE = 48_000
+FRAME = 480  # 10 ms
+TARGET_P95_MS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class TrackPlan:
+    """How many flags.
+
+    Attributes:
+        trials: Flags per chain.
+        seed: Seed of the random flag phases.
+    """
+
+    trials: int
+    seed: int = 7
+
+
+class Chain(Protocol):
+    """What feeds a track and how it reacts to a flag."""
+
+    name: str
+    gated: bool
+    source: Any  # rtc.AudioSource
+
+    def start(self, generation_id: str) -> None:
+        """A new generation begins."""
+
+    async def play(self, generation_id: str, frame: Any) -> None:
+        """Push one frame of ``generation_id`` (may wait, for pacing)."""
+
+    def flag(self, generation_id: str) -> None:
+        """Cancel ``generation_id``: nothing more of it may play."""
+
+    async def aclose(self) -> None:
+        """Close what the chain opened."""
+
+
+class ClearQueueChain:
+    """LiveKit's own path: stop forwarding and ``clear_queue()`` on the source.
+
+    Args:
+        queue_size_ms: The source's native queue; 200 is what RoomIO uses.
+    """
+
+    def __init__(self, queue_size_ms: int = 200) -> None:
+        from livekit import rtc
+
+        self.name = f"LiveKit clear_queue(), AudioSource(queue_size_ms={queue_size_ms})"
+        self.gated = False
+        self.source = rtc.AudioSource(RATE, 1, queue_size_ms=queue_size_ms)
+        self._stopped: set[str] = set()
+
+    def start(self, generation_id: str) -> None:
+        self._stopped.discard(generation_id)
+
+    async def play(self, generation_id: str, frame: Any) -> None:
+        if generation_id not in self._stopped:
+            await self.source.capture_frame(frame)
+
+    def flag(self, generation_id: str) -> None:
+        self._stopped.add(generation_id)
+        self.source.clear_queue()
+
+    async def aclose(self) -> None:
+        await self.source.aclose()
+
+
+class GatedSourceChain:
+    """The gate's path: ``GatedAudioSource`` drops the flagged generation and purges the queue.
+
+    Args:
+        queue_size_ms: The source's native queue, as for the baseline.
+    """
+
+    def __init__(self, queue_size_ms: int = 200) -> None:
+        from livekit import rtc
+
+        from gate import AudioFormat, PlaybackGate
+        from integrations.livekit.gated_source import GatedAudioSource
+
+        self.name = f"gate flag(), GatedAudioSource(queue_size_ms={queue_size_ms})"
+        self.gated = True
+        self.gate = PlaybackGate(audio_format=AudioFormat(RATE))
+        self.source = rtc.AudioSource(RATE, 1, queue_size_ms=queue_size_ms)
+        self._gated = GatedAudioSource(self.source, self.gate, queue_size_ms=queue_size_ms)
+
+    def start(self, generation_id: str) -> None:
+        self.gate.announce(generation_id)
+
+    async def play(self, generation_id: str, frame: Any) -> None:
+        await self._gated.capture_frame(frame, generation_id)
+
+    def flag(self, generation_id: str) -> None:
+        from gate import DropReason
+
+        self.gate.flag(generation_id, DropReason.INTERRUPTED)
+
+    async def aclose(self) -> None:
+        await self._gated.aclose()
+
+
+@dataclass(slots=True)
+class _Trial:
+    latency_ms: float
+    leaked_ms: float
+    phase_ms: float
+
+
+class _Rig:
+    """A chain with its track, its read-back stream and the reader logging arrivals."""
+
+    def __init__(self, chain: Chain) -> None:
+        from livekit import rtc
+
+        self.chain = chain
+        self.trials: list[_Trial] = []
+        self.arrivals: list[tuple[float, Any]] = []
+        self._track = rtc.LocalAudioTrack.create_audio_track("bench", chain.source)
+        self._stream = rtc.AudioStream.from_track(
+            track=self._track, sample_rate=RATE, num_channels=1
+        )
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        import numpy as np
+
+        async for event in self._stream:
+            self.arrivals.append((time.perf_counter(), np.frombuffer(event.frame.data, np.int16)))
+
+    async def trial(self, k: int, delay: float) -> None:
+        """Play generation ``k``; flag it ``delay`` s after its first frame is read back."""
+        import numpy as np
+        from livekit import rtc
+
+        chain = self.chain
+        marker = 1_000 + k  # distinct per trial, so nothing earlier is mistaken for it
+        gid = f"resp_track{k:06d}"
+        frame = rtc.AudioFrame(np.full(FRAME, marker, np.int16).tobytes(), RATE, 1, FRAME)
+        self.arrivals.clear()
+        chain.start(gid)
+
+        async def produce() -> None:
+            for _ in range(100):  # 1 s of audio, far more than the trial plays
+                await chain.play(gid, frame)
+
+        producer = asyncio.create_task(produce())
+        while not any((a == marker).any() for _, a in self.arrivals):
+            await asyncio.sleep(0.001)
+        first = next(t for t, a in self.arrivals if (a == marker).any())
+        await asyncio.sleep(delay)
+        t_flag = time.perf_counter()
+        chain.flag(gid)
+        await asyncio.wait_for(producer, 2.0)
+        await asyncio.sleep(0.08)  # long enough for anything still in flight
+        leaked = [
+            (t, n) for t, a in self.arrivals if t >= t_flag and (n := int((a == marker).sum()))
+        ]
+        last = max((t for t, _ in leaked), default=t_flag)
+        self.trials.append(
+            _Trial(
+                latency_ms=(last - t_flag) * 1e3,
+                leaked_ms=sum(n for _, n in leaked) / RATE * 1e3,
+                phase_ms=((t_flag - first) * 1e3) % 10.0,
+            )
+        )
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+        self._reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._reader
+        await self.chain.aclose()
+
+
+def _summary(trials: list[_Trial]) -> dict[str, Any]:
+    lat = [t.latency_ms for t in trials]
+    leak = [t.leaked_ms for t in trials]
+    return {
+        "trials": len(trials),
+        "latency_ms": {
+            "p50": percentile(lat, 50),
+            "p95": percentile(lat, 95),
+            "max": max(lat),
+            "spread": Spread.of(lat).to_json(),
+        },
+        "leaked_ms": {"p50": percentile(leak, 50), "p95": percentile(leak, 95), "max": max(leak)},
+        "flags_with_leak": sum(1 for x in leak if x > 0),
+        "raw": [
+            {"latency_ms": t.latency_ms, "leaked_ms": t.leaked_ms, "phase_ms": t.phase_ms}
+            for t in trials
+        ],
+    }
+
+
+async def _run_all(chains: list[Chain], plan: TrackPlan, tick: Tick | None) -> dict[str, Any]:
+    rigs = [_Rig(chain) for chain in chains]
+    rng = random.Random(plan.seed)
+    try:
+        for k in range(plan.trials):
+            delay = 0.02 + rng.uniform(0.0, 0.01)  # a random phase of the 10 ms frame clock
+            order = rigs if k % 2 == 0 else rigs[::-1]
+            for rig in order:  # the same phase for every chain, alternating who goes first
+                await rig.trial(k, delay)
+            if tick is not None:
+                tick(1)
+    finally:
+        for rig in rigs:
+            await rig.aclose()
+    return {rig.chain.name: _summary(rig.trials) for rig in rigs}
+
+
+def run_track(plan: TrackPlan, tick: Tick | None = None) -> Section:
+    """Measure cancel-to-silence at the track for each chain available.
+
+    Args:
+        plan: Trials per chain.
+        tick: Progress callback, called once per trial (of every chain).
+
+    Returns:
+        The section.
+    """
+
+    async def main() -> dict[str, Any]:
+        chains: list[Chain] = [ClearQueueChain(200)]
+        if gated_source_class() is not None:
+            chains.append(GatedSourceChain(200))
+        return await _run_all(chains, plan, tick)
+
+    results = asyncio.run(main())
+    section = Section(
+        key="track",
+        title="Cancel-to-silence at the LiveKit track (read back through rtc.AudioStream)",
+        data={"chains": results},
+    )
+    table = Table(
+        f"flag -> last flagged sample read back, ms ({plan.trials} flags at random frame phases)",
+        ["chain", "p50", "p95", "max", "leaked ms p50/p95/max", "flags that leaked"],
+    )
+    for name, r in results.items():
+        lat, leak = r["latency_ms"], r["leaked_ms"]
+        table.rows.append(
+            [
+                name,
+                fmt(lat["p50"], 2),
+                fmt(lat["p95"], 2),
+                fmt(lat["max"], 2),
+                f"{leak['p50']:.0f}/{leak['p95']:.0f}/{leak['max']:.0f}",
+                f"{r['flags_with_leak']}/{r['trials']}",
+            ]
+        )
+    section.tables.append(table)
+    gated_name = next((n for n in results if n.startswith("gate ")), None)
+    if gated_name is None:
+        section.targets.append(
+            Target("cancel-to-silence at the track, gated, p95", "<= 10 ms", "not measured", None)
+        )
+        section.notes.append(
+            "TODO: the gated chain (integrations/livekit/gated_source.py) is not measured yet; "
+            "only LiveKit's own clear_queue() baseline is."
+        )
+    else:
+        p95 = results[gated_name]["latency_ms"]["p95"]
+        section.targets.append(
+            Target(
+                "cancel-to-silence at the track, gated, p95",
+                f"<= {TARGET_P95_MS:.0f} ms",
+                f"{p95:.2f} ms",
+                p95 <= TARGET_P95_MS,
+            )
+        )
+    section.notes.append(
+        "latency = arrival of the last read-back frame holding the trial's marker - flag time "
+        "(0 if none arrived after the flag); leaked = marker audio read back after the flag."
+    )
+    return section
