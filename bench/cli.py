@@ -1,0 +1,193 @@
+"""``playback-gate bench``: the latency benchmark of issue 7."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bench.adapter import AdapterPlan
+    from bench.memory import MemoryPlan
+    from bench.overhead import OverheadPlan
+    from bench.track import TrackPlan
+
+__all__ = ["SECTIONS", "Plan", "register", "run"]
+
+SECTIONS = ("overhead", "adapter", "track", "memory")
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Sizes of every section, for one mode (quick or full)."""
+
+    overhead: OverheadPlan
+    adapter: AdapterPlan
+    track: TrackPlan
+    memory: MemoryPlan
+
+
+def plans(quick: bool) -> Plan:
+    """Return the sizes for ``--quick`` (under 60 s) or a full run (under 10 min).
+
+    Args:
+        quick: The quick sizes.
+
+    Returns:
+        The plan.
+    """
+    from bench.adapter import AdapterPlan
+    from bench.memory import MemoryPlan
+    from bench.overhead import OverheadPlan
+    from bench.track import TrackPlan
+
+    if quick:
+        return Plan(
+            overhead=OverheadPlan(rounds=9, number=1_000),
+            adapter=AdapterPlan(rounds=6, frames=200),
+            track=TrackPlan(trials=8),
+            memory=MemoryPlan(
+                tombstones=10_000, generations=100_000, checkpoints=10, repeats=5, number=300
+            ),
+        )
+    return Plan(
+        overhead=OverheadPlan(rounds=61, number=4_000),
+        adapter=AdapterPlan(rounds=40, frames=1_000),
+        track=TrackPlan(trials=150),
+        memory=MemoryPlan(
+            tombstones=100_000, generations=1_000_000, checkpoints=25, repeats=9, number=1_000
+        ),
+    )
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``bench`` subcommand.
+
+    Args:
+        subparsers: The object returned by ``ArgumentParser.add_subparsers``.
+    """
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "bench",
+        help="measure the gate's per-frame cost, cancel-to-silence and memory against baselines",
+        description=(
+            "Measures admit() against a do-nothing call and a bare dict lookup, the gated "
+            "LiveKit source against the bare one, cancel-to-silence at a LiveKit track, and "
+            "memory over a long session; all side by side in one run, median and spread over "
+            "interleaved rounds. Prints a table; optionally writes JSON and a PNG plot."
+        ),
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes, under a minute")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
+    parser.add_argument("--plot", type=Path, metavar="FILE", help="draw the results as a PNG")
+    parser.add_argument(
+        "--only",
+        metavar="SECTION[,SECTION]",
+        help=f"run only these sections ({', '.join(SECTIONS)})",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(handler=run)
+
+
+def _sections(only: str | None) -> list[str]:
+    if not only:
+        return list(SECTIONS)
+    chosen = [s.strip() for s in only.split(",") if s.strip()]
+    unknown = sorted(set(chosen) - set(SECTIONS))
+    if unknown:
+        raise SystemExit(f"bench: unknown section(s) {unknown}; choose from {list(SECTIONS)}")
+    return [s for s in SECTIONS if s in chosen]
+
+
+def _command(args: argparse.Namespace) -> str:
+    words = ["playback-gate", "bench"]
+    if args.quick:
+        words.append("--quick")
+    if args.only:
+        words += ["--only", args.only]
+    if args.json is not None:
+        words += ["--json", str(args.json)]
+    if args.plot is not None:
+        words += ["--plot", str(args.plot)]
+    return " ".join(words)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark.
+
+    Args:
+        args: Parsed arguments.
+
+    Returns:
+        Exit code 0; timing never fails the run.
+    """
+    from tqdm import tqdm  # type: ignore[import-untyped]
+
+    from bench.adapter import run_adapter
+    from bench.memory import run_memory
+    from bench.overhead import run_overhead
+    from bench.report import format_text, plot, write_json
+    from bench.results import Section
+    from bench.track import run_track
+
+    names = _sections(args.only)
+    plan = plans(args.quick)
+    steps = {
+        "overhead": plan.overhead.rounds,
+        "adapter": plan.adapter.rounds,
+        "track": plan.track.trials,
+        "memory": 101,
+    }
+    runners = {
+        "overhead": lambda tick: run_overhead(plan.overhead, tick),
+        "adapter": lambda tick: run_adapter(plan.adapter, tick),
+        "track": lambda tick: run_track(plan.track, tick),
+        "memory": lambda tick: run_memory(plan.memory, tick),
+    }
+    started = time.perf_counter()
+    sections: list[Section] = []
+    with tqdm(
+        total=sum(steps[n] for n in names),
+        desc="bench",
+        unit="step",
+        file=sys.stderr,
+        disable=args.no_progress,
+        dynamic_ncols=True,
+    ) as bar:
+        for name in names:
+            bar.set_description(f"bench: {name}")
+            done = bar.n
+            sections.append(runners[name](bar.update))
+            bar.update(max(0, done + steps[name] - bar.n))  # a section may tick fewer times
+    elapsed = time.perf_counter() - started
+
+    mode = "quick" if args.quick else "full"
+    meta = {
+        "command": _command(args),
+        "mode": mode,
+        "sections": names,
+        "seconds": round(elapsed, 1),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    print(format_text(sections))
+    print(f"\n{mode} run, {elapsed:.1f} s, CPython {meta['python']}, {meta['cpus']} CPUs")
+    if args.json is not None:
+        write_json(args.json, sections, meta)
+        print(f"wrote {args.json}")
+    if args.plot is not None:
+        subtitle = (
+            f"{mode} run, {elapsed:.0f} s, CPython {meta['python']} on {meta['machine']}, "
+            f"{meta['cpus']} CPUs (shared), {meta['started']}"
+        )
+        plot(args.plot, sections, subtitle)
+        print(f"wrote {args.plot}")
+    return 0
