@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import wave
 from collections.abc import Callable
 from pathlib import Path
@@ -88,12 +89,19 @@ def test_6222_timed_out_response_plays_nothing_and_the_next_plays_everything(
     assert first == round(14.3 * RATE) and np.all(pcm[first : first + b["samples_played"]] == 222)
 
 
-def test_cli_prints_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    trace = story_6222().write(tmp_path / "t.jsonl")
+def test_cli_prints_a_table_and_keeps_stderr_for_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s = story_6222()
+    s.response_create(20.0, "unstamped", stamped=False)  # the tap warns about it when verbose
+    trace = s.write(tmp_path / "t.jsonl")
+    level = logging.getLogger("playback_gate").level
     assert run_cli(str(trace)) == 0
-    out = capsys.readouterr().out
-    assert "resp_A" in out and "timed_out" in out and "1 request(s) timed out" in out
+    captured = capsys.readouterr()
+    assert "resp_A" in captured.out and "timed_out" in captured.out
+    assert "1 request(s) timed out" in captured.out and captured.err == ""
     assert list(tmp_path.iterdir()) == [trace]
+    assert logging.getLogger("playback_gate").level == level
 
 
 # ---- the simulated speaker ---------------------------------------------------------------

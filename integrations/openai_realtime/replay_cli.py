@@ -43,6 +43,9 @@ def register(subparsers: Any) -> None:
         default=8 << 20,
         help="longest trace line accepted (default 8 MiB)",
     )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log what the tap and the gate decide"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -55,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         0 on success, 2 if the trace or an output cannot be used.
     """
+    import logging
+
     from integrations.openai_realtime.replay import replay_file
     from integrations.openai_realtime.tap import UnattributedPolicy
     from integrations.openai_realtime.trace import TraceError, TraceLimits
@@ -64,6 +69,12 @@ def run(args: argparse.Namespace) -> int:
             "playback-gate replay: --timeout must be >= 0, --max-line-bytes >= 1", file=sys.stderr
         )
         return 2
+    gate_logger = logging.getLogger("playback_gate")
+    level = gate_logger.level
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    else:  # the report lists malformed events; keep stderr for errors
+        gate_logger.setLevel(logging.ERROR)
     try:
         result = replay_file(
             args.trace,
@@ -79,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"playback-gate replay: {e}", file=sys.stderr)
         return 2
+    finally:
+        gate_logger.setLevel(level)
     print(
         f"{'response':<28} {'request':<28} {'state':<8} {'reason':<11} "
         f"{'received':>9} {'played':>9} {'dropped':>9}"
