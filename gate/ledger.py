@@ -258,6 +258,41 @@ class Ledger:
         except Exception:
             return self._drop_malformed(generation_id, frame, None)
 
+    def admit_buffered(self, generation_id: str, frame: Frame) -> bool:
+        """Like :meth:`admit`, for an output stage behind a buffer.
+
+        A frame reaching a track or speaker after ``response.done`` was usually
+        received before it and only waited in a buffer, so here a retired
+        generation's frames pass; only flagged generations drop. Use
+        :meth:`admit` where frames arrive from the network, so true stragglers
+        are caught there. Same cost and guarantees as :meth:`admit`.
+
+        Args:
+            generation_id: The frame's generation.
+            frame: The frame; only its metadata is read.
+
+        Returns:
+            ``True`` to play the frame, ``False`` to drop it.
+        """
+        try:
+            samples = frame.samples_per_channel
+            if self._rate and (
+                frame.sample_rate != self._rate or frame.num_channels != self._channels
+            ):
+                return self._drop_malformed(generation_id, frame, samples)
+            gen = self._generations.get(generation_id)
+            if gen is None:
+                gen = self._track_unknown(generation_id)
+            if gen.state is not _FLAGGED:
+                gen.frames_passed += 1
+                gen.samples_passed += samples
+                return True
+            gen.frames_dropped += 1
+            gen.samples_dropped += samples
+            return False
+        except Exception:
+            return self._drop_malformed(generation_id, frame, None)
+
     def should_drop(self, generation_id: str) -> bool:
         """Return whether a new frame of ``generation_id`` would be dropped now.
 

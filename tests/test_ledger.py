@@ -485,3 +485,25 @@ def test_admit_on_another_thread_sees_flags_as_soon_as_flag_returns() -> None:
     worker.join(5)
     assert not worker.is_alive()
     assert leaked == []
+
+
+# ---- admit_buffered (output stages behind a buffer) -------------------------
+
+
+def test_admit_buffered_lets_a_retired_tail_play_and_counts_it(gate: PlaybackGate) -> None:
+    gate.announce("resp")
+    gate.retire("resp")
+    assert not gate.admit("resp", frame(10))  # at the network: a straggler
+    assert gate.admit_buffered("resp", frame(20))  # at the output: a buffered tail
+    info = gate.generation("resp")
+    assert info is not None and info.passed.samples == 20 and info.stragglers.samples == 10
+
+
+def test_admit_buffered_drops_flagged_and_malformed(gate: PlaybackGate) -> None:
+    gate.flag("resp", DropReason.INTERRUPTED)
+    assert not gate.admit_buffered("resp", frame())
+    assert not gate.admit_buffered("ok", frame(rate=48_000))
+    assert gate.admit_buffered("ok", frame())
+    stats = gate.stats()
+    assert stats.dropped_by_reason[DropReason.INTERRUPTED].frames == 1
+    assert stats.dropped_by_reason[DropReason.MALFORMED].frames == 1

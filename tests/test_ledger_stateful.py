@@ -223,6 +223,14 @@ class LedgerMachine(RuleBasedStateMachine):
         else:
             assert not passed, f"a straggler of retired generation {gid} was admitted"
 
+    @rule(gid=GENERATION_IDS)
+    def admit_buffered(self, gid: str) -> None:
+        gen = self.model.gens.get(gid)
+        passed = self.gate.admit_buffered(gid, FRAME)
+        if gen is None:
+            gen = self.model.new_gen(gid, LIVE)
+        assert passed == (gen.state is not FLAGGED), f"{gid} is {gen.state}, passed={passed}"
+
     @rule(dt=st.sampled_from([0.25, 0.5, 1.0, 2.0]))
     def advance(self, dt: float) -> None:
         self.clock.advance(dt)

@@ -26,9 +26,7 @@ def admit_buffered(gate: PlaybackGate, generation_id: str, frame: Frame) -> bool
         frame: The frame.
 
     Returns:
-        ``False`` if the generation is flagged (the drop is counted by the
-        gate), else ``True`` (counted as passed unless it is retired).
+        ``False`` if the generation is flagged, else ``True``; both counted
+        by the gate.
     """
-    if gate.should_drop(generation_id) and not gate.is_flagged(generation_id):
-        return True  # retired: received before the end, it only waited in a buffer
-    return gate.admit(generation_id, frame)
+    return gate.admit_buffered(generation_id, frame)
