@@ -5,9 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from gate.audio_format import AudioFormat
-from gate.clock import Clock
-from gate.ledger import DEFAULT_REQUEST_TIMEOUT, Ledger
+from gate.ledger import Ledger
 from gate.reasons import DropReason
 from gate.sink import PurgeSink
 from gate.stats import GenerationInfo
@@ -15,6 +13,8 @@ from gate.stats import GenerationInfo
 __all__ = ["PlaybackGate"]
 
 logger = logging.getLogger("playback_gate")
+
+_SINKS_LOCK = threading.Lock()  # registration is rare; purge reads the tuple without it
 
 
 class PlaybackGate(Ledger):
@@ -36,26 +36,7 @@ class PlaybackGate(Ledger):
         gate.flag("resp_1", DropReason.INTERRUPTED)   # barge-in: drop + purge
     """
 
-    def __init__(
-        self,
-        *,
-        audio_format: AudioFormat | None = None,
-        clock: Clock | None = None,
-        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
-        max_live: int = 1024,
-        max_tombstones: int = 10_000,
-        max_pending: int = 4096,
-    ) -> None:
-        super().__init__(
-            audio_format=audio_format,
-            clock=clock,
-            request_timeout=request_timeout,
-            max_live=max_live,
-            max_tombstones=max_tombstones,
-            max_pending=max_pending,
-        )
-        self._sinks: tuple[PurgeSink, ...] = ()
-        self._sinks_lock = threading.Lock()
+    _sinks: tuple[PurgeSink, ...] = ()
 
     def add_sink(self, sink: PurgeSink) -> None:
         """Register a sink to purge on every flag. Adding one twice is a no-op.
@@ -68,7 +49,7 @@ class PlaybackGate(Ledger):
         """
         if not callable(getattr(sink, "purge", None)):
             raise TypeError(f"{sink!r} is not a PurgeSink: it has no purge(generation_id, reason)")
-        with self._sinks_lock:
+        with _SINKS_LOCK:
             if sink not in self._sinks:
                 self._sinks = (*self._sinks, sink)
 
@@ -78,7 +59,7 @@ class PlaybackGate(Ledger):
         Args:
             sink: The sink.
         """
-        with self._sinks_lock:
+        with _SINKS_LOCK:
             self._sinks = tuple(s for s in self._sinks if s is not sink)
 
     @property
