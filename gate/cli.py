@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "integrations.openai_realtime.simulator_cli",
     "integrations.openai_realtime.replay_cli",
     "integrations.speakers.speakers_cli",
+    "bench.cli",
 )
 
 Handler = Callable[[argparse.Namespace], int]

@@ -19,7 +19,7 @@ def test_version_and_help() -> None:
     help_text = subprocess.run(
         [sys.executable, "-m", "gate.cli", "--help"], capture_output=True, text=True, check=True
     ).stdout
-    for command in ("demo", "simulator", "speakers", "replay"):
+    for command in ("demo", "simulator", "speakers", "replay", "bench"):
         assert command in help_text
 
 
