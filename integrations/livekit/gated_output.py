@@ -28,7 +28,6 @@ from livekit.agents.voice import io
 from livekit.agents.voice.speech_handle import SpeechHandle
 
 from gate import DropReason, PlaybackGate
-from integrations.livekit.admission import admit_buffered
 from integrations.livekit.tagging import generation_of
 
 __all__ = ["GatedAudioOutput"]
@@ -145,7 +144,7 @@ class GatedAudioOutput(io.AudioOutput):
             if gen not in seg.generations:
                 seg.generations.append(gen)
                 self._note_owner(gen)
-            if not admit_buffered(self.gate, gen, frame):
+            if not self.gate.admit_buffered(gen, frame):
                 self.frames_dropped += 1
                 seg.gated = True
                 return

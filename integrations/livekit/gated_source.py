@@ -26,7 +26,6 @@ import logging
 from livekit import rtc
 
 from gate import DropReason, PlaybackGate
-from integrations.livekit.admission import admit_buffered
 from integrations.livekit.tagging import generation_of
 
 __all__ = ["GatedAudioSource"]
@@ -120,7 +119,7 @@ class GatedAudioSource:
         has played out. Untagged frames (no id given, no tag) are not gated but
         are kept apart from tagged ones the same way. A retired generation's
         frames still play: they waited in a buffer (see
-        :mod:`integrations.livekit.admission`).
+        :meth:`gate.PlaybackGate.admit_buffered`).
 
         Args:
             frame: The frame, in the source's format.
@@ -137,17 +136,22 @@ class GatedAudioSource:
         if self._closed:
             raise RuntimeError("GatedAudioSource is closed")
         gen = generation_id if generation_id is not None else generation_of(frame)
+        if not self._queued:  # no native queue: nothing to keep apart, nothing to purge
+            if gen is not None and not self._gate.admit_buffered(gen, frame):
+                return False
+            await self._source.capture_frame(frame)
+            return True
         if gen is not None and self._gate.is_flagged(gen):
             return self._gate.admit(gen, frame)  # False, and counted
         async with self._lock:
             if self._must_wait_for(gen):
                 self.switch_waits += 1
                 await self._source.wait_for_playout()
-            if gen is not None and not admit_buffered(self._gate, gen, frame):
+            if gen is not None and not self._gate.admit_buffered(gen, frame):
                 return False
             self._queued_key = gen
             await self._source.capture_frame(frame)
-            if gen is not None and self._queued and self._gate.is_flagged(gen):
+            if gen is not None and self._gate.is_flagged(gen):
                 # flagged while the capture waited for room: the frame may have gone
                 # in after the purge's clear, and the queue holds only this generation
                 self._clear(gen)
