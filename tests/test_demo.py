@@ -94,8 +94,9 @@ def test_wav_holds_exactly_what_the_table_says(demo: tuple[DemoResult, Path]) ->
     for number, outcome in enumerate(result.gated, 1):
         if outcome.kind == "late":
             continue
-        # the cut's fade is not a constant marker, so the decoder skips it
-        assert heard[number] == round(outcome.played * SR)
+        # the cut's fade is not a constant marker, so the decoder skips it, except its
+        # first sample or two, whose gain is still within the decoder's +-7 tolerance
+        assert 0 <= heard[number] - round(outcome.played * SR) <= 2
 
 
 def test_report_lists_every_reply(demo: tuple[DemoResult, Path]) -> None:
