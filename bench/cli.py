@@ -13,13 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bench.adapter import AdapterPlan
+    from bench.leaks import LeakPlan
     from bench.memory import MemoryPlan
     from bench.overhead import OverheadPlan
+    from bench.speaker import SpeakerPlan
     from bench.track import TrackPlan
 
 __all__ = ["SECTIONS", "Plan", "register", "run"]
 
-SECTIONS = ("overhead", "adapter", "track", "memory")
+SECTIONS = ("overhead", "adapter", "track", "speaker", "leaks", "memory")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,8 @@ class Plan:
     overhead: OverheadPlan
     adapter: AdapterPlan
     track: TrackPlan
+    speaker: SpeakerPlan
+    leaks: LeakPlan
     memory: MemoryPlan
 
 
@@ -42,23 +46,29 @@ def plans(quick: bool) -> Plan:
         The plan.
     """
     from bench.adapter import AdapterPlan
+    from bench.leaks import LeakPlan
     from bench.memory import MemoryPlan
     from bench.overhead import OverheadPlan
+    from bench.speaker import SpeakerPlan
     from bench.track import TrackPlan
 
     if quick:
         return Plan(
-            overhead=OverheadPlan(rounds=9, number=1_000),
-            adapter=AdapterPlan(rounds=6, frames=200),
-            track=TrackPlan(trials=8),
+            overhead=OverheadPlan(rounds=7, number=800),
+            adapter=AdapterPlan(rounds=5, frames=150),
+            track=TrackPlan(trials=4),
+            speaker=SpeakerPlan(trials=4, block=4),
+            leaks=LeakPlan(),
             memory=MemoryPlan(
-                tombstones=10_000, generations=100_000, checkpoints=10, repeats=5, number=300
+                tombstones=10_000, generations=50_000, checkpoints=10, repeats=5, number=300
             ),
         )
     return Plan(
         overhead=OverheadPlan(rounds=61, number=4_000),
         adapter=AdapterPlan(rounds=40, frames=1_000),
-        track=TrackPlan(trials=150),
+        track=TrackPlan(trials=120),
+        speaker=SpeakerPlan(trials=60, block=10),
+        leaks=LeakPlan(),
         memory=MemoryPlan(
             tombstones=100_000, generations=1_000_000, checkpoints=25, repeats=9, number=1_000
         ),
@@ -76,9 +86,11 @@ def register(subparsers: Any) -> None:
         help="measure the gate's per-frame cost, cancel-to-silence and memory against baselines",
         description=(
             "Measures admit() against a do-nothing call and a bare dict lookup, the gated "
-            "LiveKit source against the bare one, cancel-to-silence at a LiveKit track, and "
-            "memory over a long session; all side by side in one run, median and spread over "
-            "interleaved rounds. Prints a table; optionally writes JSON and a PNG plot."
+            "LiveKit source and output against the bare chains, cancel-to-silence at a LiveKit "
+            "track (vs clear_queue() and clear_buffer()) and at a real PortAudio device (vs an "
+            "ungated output), leaks of misbehaving-server scenarios (vs LiveKit Agents alone), "
+            "and memory over a long session; all side by side in one run, median and spread "
+            "over interleaved rounds. Prints a table; optionally writes JSON and a PNG plot."
         ),
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, under a minute")
@@ -128,24 +140,30 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm  # type: ignore[import-untyped]
 
     from bench.adapter import run_adapter
+    from bench.leaks import SCENARIOS, run_leaks
     from bench.memory import run_memory
     from bench.overhead import run_overhead
     from bench.report import format_text, plot, write_json
     from bench.results import Section
+    from bench.speaker import run_speaker
     from bench.track import run_track
 
     names = _sections(args.only)
     plan = plans(args.quick)
     steps = {
         "overhead": plan.overhead.rounds,
-        "adapter": plan.adapter.rounds,
+        "adapter": 2 * plan.adapter.rounds,
         "track": plan.track.trials,
+        "speaker": 2 * plan.speaker.trials,
+        "leaks": 2 * sum(1 for s in SCENARIOS.values() if s[4] or not args.quick),
         "memory": 101,
     }
     runners = {
         "overhead": lambda tick: run_overhead(plan.overhead, tick),
         "adapter": lambda tick: run_adapter(plan.adapter, tick),
         "track": lambda tick: run_track(plan.track, tick),
+        "speaker": lambda tick: run_speaker(plan.speaker, tick),
+        "leaks": lambda tick: run_leaks(plan.leaks, args.quick, tick),
         "memory": lambda tick: run_memory(plan.memory, tick),
     }
     started = time.perf_counter()

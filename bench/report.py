@@ -8,7 +8,7 @@ from typing import Any
 
 from bench.results import Section, Table
 
-__all__ = ["format_text", "plot", "to_json", "write_json"]
+__all__ = ["format_text", "plot", "plot_json", "to_json", "write_json"]
 
 
 def _table(table: Table) -> list[str]:
@@ -198,11 +198,116 @@ def _track(ax: Any, data: dict[str, Any]) -> None:
             f"p95 {p95:.2f} ms", (i, p95), xytext=(8, 4), textcoords="offset points", fontsize=7
         )
     ax.axhline(10.0, color="k", linestyle="--", label="target p95 10 ms (gated)")
-    ax.set_xticks(range(1, len(names) + 1), [n.replace(", ", "\n") for n in names], fontsize=7)
+    import textwrap
+
+    labels = [textwrap.fill(n.replace("(queue_size_ms=", "(q="), 22) for n in names]
+    ax.set_xticks(range(1, len(names) + 1), labels, fontsize=6)
     ax.set_ylabel("flag -> last flagged sample out, ms")
     ax.set_ylim(-1, max(12.0, max(max(v) for v in values) * 1.1))
     ax.set_title("Cancel-to-silence at the track\n(box 25-75 %, whiskers 5-95 %)")
     ax.legend(fontsize=7)
+
+
+def _adapter(ax: Any, data: dict[str, Any]) -> None:
+    bars: list[tuple[str, dict[str, Any], str]] = []
+    if "source" in data:
+        bars += [
+            ("rtc.AudioSource\nA/A noise", data["source"]["control_added_fraction"], "tab:gray"),
+            ("GatedAudioSource", data["source"]["added_fraction"], "tab:blue"),
+        ]
+    if "output" in data:
+        bars += [
+            ("RoomIO output\nA/A noise", data["output"]["control_added_fraction"], "tab:gray"),
+            (
+                "pass-through\nio.AudioOutput\n(floor)",
+                data["output"]["floor_added_fraction"],
+                "tab:cyan",
+            ),
+            ("GatedAudioOutput", data["output"]["added_fraction"], "tab:blue"),
+        ]
+    if not bars:
+        _note(ax, "adapter: not measured")
+        return
+    ys = [b[1]["median"] * 100 for b in bars]
+    lo = [(b[1]["median"] - b[1]["p25"]) * 100 for b in bars]
+    hi = [(b[1]["p75"] - b[1]["median"]) * 100 for b in bars]
+    xs = range(len(bars))
+    ax.bar(xs, ys, color=[b[2] for b in bars], yerr=[lo, hi], capsize=3)
+    for x, y in zip(xs, ys, strict=True):
+        ax.text(x, max(y, 0) + 1, f"{y:.1f} %", ha="center", va="bottom", fontsize=8)
+    ax.axhline(3.0, color="k", linestyle="--", label="target 3 % added")
+    ax.axhline(0.0, color="k", linewidth=0.5)
+    ax.set_xticks(list(xs), [b[0] for b in bars], fontsize=7)
+    ax.set_ylabel("added per frame, % of the bare chain")
+    ax.set_ylim(min(-5.0, min(ys) - 2), max(10.0, max(ys) * 1.2))
+    ax.set_title("Adapter overhead per frame vs the bare chain\nmedian over rounds, bars = p25-p75")
+    ax.legend(fontsize=7, loc="upper left")
+
+
+def _speaker(ax: Any, data: dict[str, Any]) -> None:
+    if "skipped" in data:
+        _note(ax, f"speaker: not measured\n{data['skipped']}")
+        return
+    outs = {k: v for k, v in data["outputs"].items() if v.get("n")}
+    names = list(outs)
+    dev = [outs[n]["in_flight_ms"]["p50"] for n in names]
+    after = [outs[n]["after_flag_ms"]["p50"] for n in names]
+    xs = range(len(names))
+    ax.bar(xs, dev, color="tab:gray", label="device buffer at the flag (physical, p50)")
+    ax.bar(xs, after, bottom=dev, color="tab:red", label="flagged audio handed over after it (p50)")
+    for x, n in zip(xs, names, strict=True):
+        c = outs[n]["cancel_to_silence_ms"]
+        ax.plot([x], [c["p95"]], "k_", markersize=20)
+        ax.text(x + 0.12, c["p95"], f"p95 {c['p95']:.0f} ms", fontsize=8, va="bottom")
+    limit = data["block_ms"] + data["fade_ms"]
+    if "gated" in outs:
+        i = names.index("gated")
+        top = outs["gated"]["in_flight_ms"]["p50"] + limit
+        ax.plot(
+            [i - 0.4, i + 0.4], [top, top], "k--", label=f"target: device buffer + {limit:.0f} ms"
+        )
+    labels = {
+        "gated": "gated SpeakerSink\n(flag purges, 5 ms fade)",
+        "ungated": "ungated\n(stop feeding)",
+    }
+    ax.set_xticks(list(xs), [labels.get(n, n) for n in names], fontsize=8)
+    ax.set_ylabel("flag -> last flagged sample leaves the device, ms")
+    ax.set_title(
+        "Cancel-to-silence at the speaker (real PortAudio device, tee)\n"
+        "bars = p50 split, tick = p95"
+    )
+    ax.legend(fontsize=7, loc="upper left")
+
+
+def _leaks(ax: Any, data: dict[str, Any]) -> None:
+    from bench.leaks import SCENARIOS
+
+    rows = data["scenarios"]
+    keys = list(rows)
+    ys = range(len(keys))
+    h = 0.38
+    for j, (who, color, label) in enumerate(
+        (
+            ("gate", "tab:green", "with the gate"),
+            ("livekit_alone", "tab:red", "LiveKit Agents alone"),
+        )
+    ):
+        vals = [rows[k][who].get("unwanted_samples", 0) / 24.0 for k in keys]
+        pos = [y + (j - 0.5) * h for y in ys]
+        ax.barh(pos, vals, h, color=color, label=label)
+        for p, v, k in zip(pos, vals, keys, strict=True):
+            text = "error" if "error" in rows[k][who] else f"{v:.0f} ms"
+            ax.text(v + 5, p, text, va="center", fontsize=7)
+    ax.set_yticks(list(ys), [SCENARIOS[k][0].replace(" (", "\n(") for k in keys], fontsize=7)
+    ax.invert_yaxis()
+    top = max(r[w].get("unwanted_samples", 0) / 24.0 for r in rows.values() for w in r)
+    ax.set_xlim(0, max(top, 10.0) * 1.25)
+    ax.set_xlabel("unwanted audio that left the track, ms (24 kHz samples / 24)")
+    ax.set_title(
+        "Leak scenarios: gate vs LiveKit Agents 1.8.9 alone\n"
+        "(gate target: 0 beyond the frame in flight)"
+    )
+    ax.legend(fontsize=7, loc="lower right")
 
 
 def _targets(ax: Any, sections: list[Section]) -> None:
@@ -212,7 +317,7 @@ def _targets(ax: Any, sections: list[Section]) -> None:
     colors = {True: "tab:green", False: "tab:red", None: "tab:gray"}
     for section in sections:
         for t in section.targets:
-            mark = {True: "MET", False: "MISSED", None: "TODO"}[t.met]
+            mark = {True: "MET", False: "MISSED", None: "N/A"}[t.met]
             ax.text(
                 0.0,
                 y,
@@ -223,7 +328,7 @@ def _targets(ax: Any, sections: list[Section]) -> None:
                 va="top",
                 transform=ax.transAxes,
             )
-            y -= 0.12
+            y -= 0.085
         if section.todo:
             ax.text(
                 0.0,
@@ -257,16 +362,48 @@ def plot(path: Path, sections: list[Section], subtitle: str) -> None:
         ("overhead", _tombstones),
         ("overhead", _live),
         ("memory", _memory),
+        ("adapter", _adapter),
         ("track", _track),
+        ("speaker", _speaker),
+        ("leaks", _leaks),
     ]
-    fig, axes = plt.subplots(2, 3, figsize=(18, 10.5))
+    fig, axes = plt.subplots(3, 3, figsize=(19, 16))
     for ax, (key, draw) in zip(axes.flat, panels, strict=False):
         if key in by_key:
             draw(ax, by_key[key].data)
         else:
             _note(ax, f"{key}: not run")
-    _targets(axes.flat[5], sections)
+    _targets(axes.flat[8], sections)
     fig.suptitle(f"playback-gate bench\n{subtitle}", fontsize=12)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_json(json_path: Path, png_path: Path) -> None:
+    """Redraw the PNG of a run from its JSON file (same figures, e.g. after a plot fix).
+
+    Args:
+        json_path: A file written by ``--json``.
+        png_path: Where to write the PNG.
+    """
+    from bench.results import Target
+
+    run = json.loads(json_path.read_text())
+    sections = [
+        Section(
+            key=key,
+            title=sec["title"],
+            targets=[Target(**t) for t in sec["targets"]],
+            data=sec["data"],
+            notes=sec["notes"],
+            todo=sec["todo"],
+        )
+        for key, sec in run["sections"].items()
+    ]
+    meta = run["meta"]
+    subtitle = (
+        f"{meta['mode']} run, {meta['seconds']:.0f} s, CPython {meta['python']} on "
+        f"{meta['machine']}, {meta['cpus']} CPUs (shared), {meta['started']}"
+    )
+    plot(png_path, sections, subtitle)

@@ -16,6 +16,8 @@ import pytest
 
 from bench.adapter import gated_source_class
 from bench.cli import SECTIONS, register
+from bench.leaks import SCENARIOS
+from bench.output_adapter import gated_output_class
 from bench.overhead import FRAMES, TOMBSTONES
 
 pytestmark = pytest.mark.timeout(120)
@@ -102,11 +104,13 @@ def test_memory_reports_records_and_a_growing_session(quick_run: Run) -> None:
     assert curve[-1]["tombstones"] <= 10_000 < session["generations"]
 
 
-def test_track_measures_the_livekit_baseline(quick_run: Run) -> None:
+def test_track_measures_the_livekit_baselines(quick_run: Run) -> None:
     data, _, _ = quick_run
     chains = data["sections"]["track"]["data"]["chains"]
-    expected = 2 if gated_source_class() is not None else 1
+    expected = 1 + (gated_source_class() is not None) + 2 * (gated_output_class() is not None)
     assert len(chains) == expected
+    if gated_output_class() is not None:
+        assert any("clear_buffer()" in name for name in chains)
     for result in chains.values():
         assert result["trials"] == len(result["raw"]) > 0
         lat = result["latency_ms"]
@@ -114,18 +118,59 @@ def test_track_measures_the_livekit_baseline(quick_run: Run) -> None:
         assert all(r["latency_ms"] >= 0 and r["leaked_ms"] >= 0 for r in result["raw"])
 
 
-def test_adapter_section_is_measured_or_marked_todo(quick_run: Run) -> None:
+def test_adapter_section_measures_both_adapters_or_says_why_not(quick_run: Run) -> None:
     data, _, _ = quick_run
     adapter = data["sections"]["adapter"]
-    if gated_source_class() is None:
-        assert adapter["todo"]
-        assert adapter["data"] == {}
-    else:
-        assert adapter["todo"] is None
-        _positive_spread(adapter["data"]["bare_ns"])
-        _positive_spread(adapter["data"]["gated_ns"])
-        _positive_spread(adapter["data"]["control_ns"])
-        assert len(adapter["targets"]) == 2
+    assert adapter["todo"] is None
+    assert [t["name"] for t in adapter["targets"]] == [
+        "gated room source, added per frame",
+        "gated io.AudioOutput, added per frame",
+    ]
+    for key, available in (("source", gated_source_class()), ("output", gated_output_class())):
+        if available is None:
+            assert key not in adapter["data"]
+            continue
+        for name in ("bare_ns", "control_ns", "gated_ns"):
+            _positive_spread(adapter["data"][key][name])
+    if gated_output_class() is not None:
+        _positive_spread(adapter["data"]["output"]["floor_ns"])
+        assert all(t["met"] is not None for t in adapter["targets"])
+
+
+def test_speaker_is_measured_on_the_device_or_reports_why_not(quick_run: Run) -> None:
+    data, _, text = quick_run
+    speaker = data["sections"]["speaker"]
+    (target,) = speaker["targets"]
+    if "skipped" in speaker["data"]:
+        # no device: a stated reason, never a number
+        assert target["met"] is None and target["measured"].startswith("not measured: ")
+        assert "not measured: " in text
+        return
+    outputs = speaker["data"]["outputs"]
+    assert set(outputs) == {"gated", "ungated"}
+    for result in outputs.values():
+        assert result["n"] + result["invalid"] == 4  # --quick: 4 flags per output
+        for trial in result["trials"]:
+            assert trial["in_flight_ms"] >= 0 and trial["after_flag_ms"] >= 0
+            assert trial["cancel_to_silence_ms"] >= trial["in_flight_ms"]
+        if result["n"]:
+            c = result["cancel_to_silence_ms"]
+            assert c["p50"] <= c["p95"] <= c["max"]
+    assert target["met"] in (True, False, None)
+
+
+def test_leaks_run_the_quick_scenarios_gated_and_alone(quick_run: Run) -> None:
+    data, _, _ = quick_run
+    leaks = data["sections"]["leaks"]
+    scenarios = leaks["data"]["scenarios"]
+    assert set(scenarios) == {k for k, s in SCENARIOS.items() if s[4]}
+    for result in scenarios.values():
+        assert set(result) == {"gate", "livekit_alone"}
+        for run in result.values():
+            assert "error" in run or 0 <= run["unwanted_samples"] <= run["sent_samples"]
+    assert any("--quick runs" in note for note in leaks["notes"])
+    (target,) = leaks["targets"]
+    assert target["met"] in (True, False, None)
 
 
 def test_table_and_plot_are_written(quick_run: Run) -> None:
