@@ -13,9 +13,10 @@ from gate.errors import (
     InvalidIdError,
     UnknownRequestError,
 )
-from gate.ledger import DEFAULT_REQUEST_TIMEOUT, Binding, Ledger
+from gate.ledger import DEFAULT_REQUEST_TIMEOUT, Ledger
 from gate.playback_gate import PlaybackGate
 from gate.reasons import DropReason, GenerationState
+from gate.records import Binding
 from gate.sink import PurgeSink
 from gate.stats import Counts, GateStats, GenerationInfo
 

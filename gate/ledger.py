@@ -28,18 +28,19 @@ returns.
 
 from __future__ import annotations
 
-import heapq
 import logging
-import math
 import threading
-from collections import OrderedDict
-from dataclasses import dataclass
 
 from gate.audio_format import AudioFormat, Frame
+from gate.bounded_order import BoundedOrder
 from gate.clock import Clock, MonotonicClock
-from gate.errors import AlreadyBoundError, GateError, InvalidIdError, UnknownRequestError
+from gate.deadline_queue import DeadlineQueue
+from gate.errors import AlreadyBoundError, GateError, UnknownRequestError
 from gate.reasons import DropReason, GenerationState
-from gate.stats import Counts, GateStats, GenerationInfo
+from gate.records import Binding, GenerationRecord, RequestRecord
+from gate.stats import GateStats, GenerationInfo
+from gate.tally import Tally
+from gate.validation import check_cap, check_id, check_reason, check_timeout
 
 __all__ = ["DEFAULT_REQUEST_TIMEOUT", "Binding", "Ledger"]
 
@@ -51,116 +52,6 @@ DEFAULT_REQUEST_TIMEOUT = 10.0
 _LIVE = GenerationState.LIVE
 _FLAGGED = GenerationState.FLAGGED
 _DONE = GenerationState.DONE
-
-
-class _Generation:
-    __slots__ = (
-        "detail",
-        "frames_dropped",
-        "frames_passed",
-        "frames_straggling",
-        "generation_id",
-        "reason",
-        "request_id",
-        "samples_dropped",
-        "samples_passed",
-        "samples_straggling",
-        "state",
-    )
-
-    def __init__(self, generation_id: str, state: GenerationState) -> None:
-        self.generation_id = generation_id
-        self.request_id: str | None = None
-        self.state = state
-        self.reason: DropReason | None = None
-        self.detail = ""
-        self.frames_passed = 0
-        self.samples_passed = 0
-        self.frames_dropped = 0
-        self.samples_dropped = 0
-        self.frames_straggling = 0
-        self.samples_straggling = 0
-
-    def info(self) -> GenerationInfo:
-        return GenerationInfo(
-            generation_id=self.generation_id,
-            request_id=self.request_id,
-            state=self.state,
-            reason=self.reason,
-            detail=self.detail,
-            passed=Counts(self.frames_passed, self.samples_passed),
-            dropped=Counts(
-                self.frames_dropped + self.frames_straggling,
-                self.samples_dropped + self.samples_straggling,
-            ),
-            stragglers=Counts(self.frames_straggling, self.samples_straggling),
-        )
-
-
-class _Request:
-    __slots__ = ("deadline", "detail", "generation_id", "reason", "request_id")
-
-    def __init__(self, request_id: str, deadline: float) -> None:
-        self.request_id = request_id
-        self.deadline = deadline
-        self.generation_id: str | None = None
-        self.reason: DropReason | None = None
-        self.detail = ""
-
-    @property
-    def pending(self) -> bool:
-        return self.generation_id is None and self.reason is None
-
-
-@dataclass(frozen=True, slots=True)
-class Binding:
-    """The outcome of :meth:`Ledger.bind`.
-
-    Attributes:
-        request_id: The request.
-        generation_id: Its generation.
-        state: The generation's state after binding.
-        reason: Why it is flagged, if it is.
-    """
-
-    request_id: str
-    generation_id: str
-    state: GenerationState
-    reason: DropReason | None
-
-    @property
-    def live(self) -> bool:
-        """Whether the generation's frames will pass."""
-        return self.state is GenerationState.LIVE
-
-    @property
-    def dead_on_arrival(self) -> bool:
-        """True when the generation was flagged before it was announced.
-
-        The integration should then send a cancel aimed at this generation
-        (e.g. ``{"type": "response.cancel", "response_id": generation_id}``).
-        """
-        return self.state is GenerationState.FLAGGED
-
-
-def _check_id(kind: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise InvalidIdError(f"{kind} id must be a str, got {type(value).__name__}: {value!r}")
-    if not value:
-        raise InvalidIdError(f"{kind} id must not be empty")
-    return value
-
-
-def _check_cap(name: str, value: int) -> int:
-    if not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
-def _check_timeout(timeout: float) -> float:
-    if not isinstance(timeout, int | float) or not math.isfinite(timeout) or timeout < 0:
-        raise ValueError(f"request timeout must be a finite number >= 0 seconds, got {timeout!r}")
-    return float(timeout)
 
 
 class Ledger:
@@ -193,24 +84,21 @@ class Ledger:
     ) -> None:
         self.audio_format = audio_format
         self.clock: Clock = clock if clock is not None else MonotonicClock()
-        self.request_timeout = _check_timeout(request_timeout)
-        self.max_live = _check_cap("max_live", max_live)
-        self.max_tombstones = _check_cap("max_tombstones", max_tombstones)
-        self.max_pending = _check_cap("max_pending", max_pending)
+        self.request_timeout = check_timeout(request_timeout)
+        self.max_live = check_cap("max_live", max_live)
+        self.max_tombstones = check_cap("max_tombstones", max_tombstones)
+        self.max_pending = check_cap("max_pending", max_pending)
         self._rate = audio_format.sample_rate if audio_format else 0
         self._channels = audio_format.num_channels if audio_format else 0
         self._lock = threading.Lock()
-        self._generations: dict[str, _Generation] = {}
-        self._live_order: OrderedDict[str, None] = OrderedDict()
-        self._tombstone_order: OrderedDict[str, None] = OrderedDict()
-        self._requests: dict[str, _Request] = {}
-        self._finished_requests: OrderedDict[str, None] = OrderedDict()
+        self._generations: dict[str, GenerationRecord] = {}
+        self._live_order = BoundedOrder(self.max_live)
+        self._tombstone_order = BoundedOrder(self.max_tombstones)
+        self._requests: dict[str, RequestRecord] = {}
+        self._finished_requests = BoundedOrder(self.max_tombstones)
         self._pending = 0
-        self._deadlines: list[tuple[float, int, str]] = []
-        self._deadline_seq = 0
-        self._forgotten: dict[DropReason | None, list[int]] = {}
-        self._forgotten_passed = [0, 0]
-        self._malformed = [0, 0]
+        self._deadlines = DeadlineQueue()
+        self._tally = Tally()
         self._generations_seen = 0
         self._generations_flagged = 0
         self._requests_timed_out = 0
@@ -363,8 +251,8 @@ class Ledger:
             ValueError: If ``timeout`` is negative or not finite.
             GateError: If ``max_pending`` requests are already waiting.
         """
-        _check_id("request", request_id)
-        wait = self.request_timeout if timeout is None else _check_timeout(timeout)
+        check_id("request", request_id)
+        wait = self.request_timeout if timeout is None else check_timeout(timeout)
         with self._lock:
             now = self.clock.now()
             self._expire_locked(now)
@@ -374,12 +262,11 @@ class Ledger:
                 raise GateError(
                     f"too many pending requests ({self._pending}); bind or expire them first"
                 )
-            request = _Request(request_id, now + wait)
+            request = RequestRecord(request_id, now + wait)
             self._requests[request_id] = request
             self._pending += 1
-            self._deadline_seq += 1
-            heapq.heappush(self._deadlines, (request.deadline, self._deadline_seq, request_id))
-            self._compact_deadlines_locked()
+            self._deadlines.push(request.deadline, request_id)
+            self._deadlines.compact(self._is_pending_deadline, self._pending)
             return request.deadline
 
     def bind(self, request_id: str, generation_id: str) -> Binding:
@@ -401,9 +288,9 @@ class Ledger:
             UnknownRequestError: If the request was never expected (or forgotten).
             AlreadyBoundError: If the request, or the generation, is already bound.
         """
-        _check_id("request", request_id)
-        _check_id("generation", generation_id)
-        flagged: _Generation | None = None
+        check_id("request", request_id)
+        check_id("generation", generation_id)
+        flagged: GenerationRecord | None = None
         with self._lock:
             now = self.clock.now()
             self._expire_locked(now)
@@ -455,13 +342,13 @@ class Ledger:
             InvalidIdError: If ``request_id`` is empty or not a str.
             ValueError: If ``reason`` is not a flag reason.
         """
-        _check_id("request", request_id)
-        _check_reason(reason)
-        flagged: _Generation | None = None
+        check_id("request", request_id)
+        check_reason(reason)
+        flagged: GenerationRecord | None = None
         with self._lock:
             request = self._requests.get(request_id)
             if request is None:
-                request = _Request(request_id, self.clock.now())
+                request = RequestRecord(request_id, self.clock.now())
                 request.reason, request.detail = reason, detail
                 self._requests[request_id] = request
                 self._finish_request_locked(request_id)
@@ -507,12 +394,10 @@ class Ledger:
             Clock time, or ``None`` if nothing is pending.
         """
         with self._lock:
-            while self._deadlines:
-                deadline, _, request_id = self._deadlines[0]
-                request = self._requests.get(request_id)
-                if request is not None and request.pending and request.deadline == deadline:
-                    return deadline
-                heapq.heappop(self._deadlines)
+            while (entry := self._deadlines.peek()) is not None:
+                if self._is_pending_deadline(*entry):
+                    return entry[0]
+                self._deadlines.pop()
             return None
 
     def request_generation(self, request_id: str) -> str | None:
@@ -539,7 +424,7 @@ class Ledger:
         Raises:
             InvalidIdError: If the id is empty or not a str.
         """
-        _check_id("generation", generation_id)
+        check_id("generation", generation_id)
         with self._lock:
             gen = self._generations.get(generation_id)
             if gen is None:
@@ -564,8 +449,8 @@ class Ledger:
             InvalidIdError: If the id is empty or not a str.
             ValueError: If ``reason`` is not a flag reason.
         """
-        _check_id("generation", generation_id)
-        _check_reason(reason)
+        check_id("generation", generation_id)
+        check_reason(reason)
         with self._lock:
             gen = self._generations.get(generation_id)
             if gen is None:
@@ -587,7 +472,7 @@ class Ledger:
         Raises:
             InvalidIdError: If the id is empty or not a str.
         """
-        _check_id("generation", generation_id)
+        check_id("generation", generation_id)
         with self._lock:
             gen = self._generations.get(generation_id)
             if gen is None:
@@ -596,7 +481,7 @@ class Ledger:
                 gen.state = _DONE
                 self._entomb_locked(gen)
             state = gen.state
-        logger.debug("generation %s retired: %s", generation_id, _describe(gen))
+        logger.debug("generation %s retired: %s", generation_id, gen.describe())
         return state
 
     def generation(self, generation_id: str) -> GenerationInfo | None:
@@ -612,40 +497,11 @@ class Ledger:
     def stats(self) -> GateStats:
         """Return totals over the ledger's whole life."""
         with self._lock:
-            passed = list(self._forgotten_passed)
-            by_reason: dict[DropReason, Counts] = {}
-            for reason, (frames, samples) in self._forgotten.items():
-                key = DropReason.RETIRED if reason is None else reason
-                by_reason[key] = by_reason.get(key, Counts()) + Counts(frames, samples)
-            live = tombstones = 0
-            for gen in self._generations.values():
-                passed[0] += gen.frames_passed
-                passed[1] += gen.samples_passed
-                if gen.state is _LIVE:
-                    live += 1
-                else:
-                    tombstones += 1
-                if gen.frames_dropped:
-                    key = gen.reason or DropReason.RETIRED
-                    by_reason[key] = by_reason.get(key, Counts()) + Counts(
-                        gen.frames_dropped, gen.samples_dropped
-                    )
-                if gen.frames_straggling:
-                    by_reason[DropReason.RETIRED] = by_reason.get(
-                        DropReason.RETIRED, Counts()
-                    ) + Counts(gen.frames_straggling, gen.samples_straggling)
-            if self._malformed[0]:
-                by_reason[DropReason.MALFORMED] = Counts(*self._malformed)
-            dropped = sum(by_reason.values(), Counts())
-            return GateStats(
-                passed=Counts(*passed),
-                dropped=dropped,
-                dropped_by_reason=dict(sorted(by_reason.items(), key=lambda kv: kv[0].value)),
+            return self._tally.snapshot(
+                self._generations.values(),
                 generations_seen=self._generations_seen,
                 generations_flagged=self._generations_flagged,
                 requests_timed_out=self._requests_timed_out,
-                live_generations=live,
-                tombstones=tombstones,
                 pending_requests=self._pending,
             )
 
@@ -666,8 +522,8 @@ class Ledger:
     def _on_flagged(self, info: GenerationInfo) -> None:
         """Called once per newly flagged generation, outside the lock."""
 
-    def _track_unknown(self, generation_id: str) -> _Generation:
-        _check_id("generation", generation_id)
+    def _track_unknown(self, generation_id: str) -> GenerationRecord:
+        check_id("generation", generation_id)
         with self._lock:
             gen = self._generations.get(generation_id)
             if gen is None:
@@ -675,33 +531,30 @@ class Ledger:
             return gen
 
     def _drop_malformed(self, generation_id: object, frame: object, samples: object) -> bool:
-        self._malformed[0] += 1
-        if isinstance(samples, int):
-            self._malformed[1] += samples
-        if self._malformed[0] & (self._malformed[0] - 1) == 0:  # 1st, 2nd, 4th, 8th, ...
+        count = self._tally.count_malformed(samples)
+        if count & (count - 1) == 0:  # log the 1st, 2nd, 4th, 8th, ...
             logger.warning(
                 "dropped malformed frame #%d (generation %r, %r); expected %s",
-                self._malformed[0],
+                count,
                 generation_id,
                 frame,
                 self.audio_format or "a frame with samples_per_channel",
             )
         return False
 
-    def _new_generation_locked(self, generation_id: str, state: GenerationState) -> _Generation:
-        gen = _Generation(generation_id, state)
+    def _new_generation_locked(
+        self, generation_id: str, state: GenerationState
+    ) -> GenerationRecord:
+        gen = GenerationRecord(generation_id, state)
         self._generations[generation_id] = gen
         self._generations_seen += 1
         if state is _LIVE:
-            self._live_order[generation_id] = None
-            if len(self._live_order) > self.max_live:
-                oldest, _ = self._live_order.popitem(last=False)
-                self._forget_locked(oldest)
+            self._forget_locked(self._live_order.add(generation_id))
         else:
             self._entomb_locked(gen)
         return gen
 
-    def _flag_locked(self, gen: _Generation, reason: DropReason, detail: str) -> bool:
+    def _flag_locked(self, gen: GenerationRecord, reason: DropReason, detail: str) -> bool:
         if gen.state is _FLAGGED:
             return False
         gen.reason, gen.detail = reason, detail
@@ -712,39 +565,29 @@ class Ledger:
             self._entomb_locked(gen)
         return True
 
-    def _entomb_locked(self, gen: _Generation) -> None:
-        self._live_order.pop(gen.generation_id, None)
-        self._tombstone_order[gen.generation_id] = None
-        if len(self._tombstone_order) > self.max_tombstones:
-            oldest, _ = self._tombstone_order.popitem(last=False)
-            self._forget_locked(oldest)
+    def _entomb_locked(self, gen: GenerationRecord) -> None:
+        self._live_order.discard(gen.generation_id)
+        self._forget_locked(self._tombstone_order.add(gen.generation_id))
 
-    def _forget_locked(self, generation_id: str) -> None:
-        gen = self._generations.pop(generation_id)
-        self._forgotten_passed[0] += gen.frames_passed
-        self._forgotten_passed[1] += gen.samples_passed
-        for key, frames, samples in (
-            (gen.reason, gen.frames_dropped, gen.samples_dropped),
-            (None, gen.frames_straggling, gen.samples_straggling),
-        ):
-            if frames:
-                acc = self._forgotten.setdefault(key, [0, 0])
-                acc[0] += frames
-                acc[1] += samples
+    def _forget_locked(self, generation_id: str | None) -> None:
+        if generation_id is not None:
+            self._tally.forget(self._generations.pop(generation_id))
 
     def _finish_request_locked(self, request_id: str) -> None:
-        self._finished_requests[request_id] = None
-        if len(self._finished_requests) > self.max_tombstones:
-            oldest, _ = self._finished_requests.popitem(last=False)
-            self._requests.pop(oldest, None)
+        forgotten = self._finished_requests.add(request_id)
+        if forgotten is not None:
+            self._requests.pop(forgotten, None)
+
+    def _is_pending_deadline(self, deadline: float, request_id: str) -> bool:
+        request = self._requests.get(request_id)
+        return request is not None and request.pending and request.deadline == deadline
 
     def _expire_locked(self, now: float) -> list[str]:
         timed_out: list[str] = []
-        while self._deadlines and self._deadlines[0][0] <= now:
-            deadline, _, request_id = heapq.heappop(self._deadlines)
-            request = self._requests.get(request_id)
-            if request is None or not request.pending or request.deadline != deadline:
+        for deadline, request_id in self._deadlines.pop_due(now):
+            if not self._is_pending_deadline(deadline, request_id):
                 continue
+            request = self._requests[request_id]
             request.reason = DropReason.TIMED_OUT
             request.detail = "no generation announced before the deadline"
             self._pending -= 1
@@ -755,27 +598,3 @@ class Ledger:
         if timed_out:
             logger.info("request(s) timed out: %s", ", ".join(timed_out))
         return timed_out
-
-    def _compact_deadlines_locked(self) -> None:
-        if len(self._deadlines) > 2 * self._pending + 64:
-            self._deadlines = [
-                entry
-                for entry in self._deadlines
-                if (r := self._requests.get(entry[2])) is not None
-                and r.pending
-                and r.deadline == entry[0]
-            ]
-            heapq.heapify(self._deadlines)
-
-
-def _check_reason(reason: DropReason) -> None:
-    if not isinstance(reason, DropReason) or not reason.is_flag:
-        raise ValueError(f"not a flag reason: {reason!r}; use one of TIMED_OUT, CANCELLED, ...")
-
-
-def _describe(gen: _Generation) -> str:
-    return (
-        f"{gen.state.value}, passed {gen.frames_passed} frames/{gen.samples_passed} samples, "
-        f"dropped {gen.frames_dropped + gen.frames_straggling} frames/"
-        f"{gen.samples_dropped + gen.samples_straggling} samples"
-    )
