@@ -94,6 +94,38 @@ async def test_healthy_segment_passes_through(gate: PlaybackGate) -> None:
     assert out.frames_dropped == 0
 
 
+async def test_one_segment_counted_per_flush_whatever_its_length(gate: PlaybackGate) -> None:
+    """The base class is told once per segment (fast path): counts match the sink's."""
+    sink = InstantSink()
+    out = GatedAudioOutput(gate, next_in_chain=sink)
+    for n in (1, 5, 3):
+        for _ in range(n):
+            await out.capture_frame(frame("resp_a"))
+        out.flush()
+        ev = await asyncio.wait_for(out.wait_for_playout(), 1)
+        assert not ev.interrupted and ev.playback_position == pytest.approx(n * 0.01)
+    assert out.captured_playout_segments == 3
+    assert out._pending_playback_count == 0 and len(sink.frames) == 9
+
+
+async def test_interleaved_generations_in_a_segment_are_all_tracked(gate: PlaybackGate) -> None:
+    """The previous-frame cache does not hide a generation that comes back, or a new one."""
+    sink = InstantSink()
+    out = GatedAudioOutput(gate, next_in_chain=sink)
+    for gen in ("resp_a", "resp_b", "resp_a", "resp_a", "resp_c", "resp_b"):
+        await out.capture_frame(frame(gen))
+    assert out.playing_generations() == ["resp_a", "resp_b", "resp_c"]
+    gate.flag("resp_c", DropReason.CANCELLED)  # seen once, between others
+    assert out.mid_playout_purges == 1 and sink.calls[-2:] == ["flush", "clear"]
+    await out.capture_frame(frame("resp_a"))  # the segment was cut: not forwarded
+    await out.capture_frame(frame("resp_c"))  # flagged: dropped by the gate
+    out.flush()
+    ev = await asyncio.wait_for(out.wait_for_playout(), 1)
+    assert ev.interrupted and len(sink.frames) == 6 and out.frames_dropped == 2
+    stats = gate.generation("resp_c")
+    assert stats is not None and stats.dropped.frames == 1 and stats.passed.frames == 1
+
+
 async def test_gated_segment_finishes_interrupted_never_stale(gate: PlaybackGate) -> None:
     sink = InstantSink()
     out = GatedAudioOutput(gate, next_in_chain=sink)

@@ -28,7 +28,7 @@ from livekit.agents.voice import io
 from livekit.agents.voice.speech_handle import SpeechHandle
 
 from gate import DropReason, PlaybackGate
-from integrations.livekit.tagging import generation_of
+from integrations.livekit.tagging import GENERATION_KEY, current_generation
 
 __all__ = ["GatedAudioOutput"]
 
@@ -38,6 +38,7 @@ logger = logging.getLogger("playback_gate.livekit")
 @dataclass(slots=True)
 class _Segment:
     generations: list[str] = field(default_factory=list)
+    last: str | None = None  # the generation of the previous frame (skips the list scan)
     forwarded: bool = False  # the sink has (or had) a segment for it
     sink_open: bool = False  # ... still capturing, not flushed
     gated: bool = False  # some of its audio was dropped or purged
@@ -80,6 +81,10 @@ class GatedAudioOutput(io.AudioOutput):
             sample_rate=None,
         )
         self.gate = gate
+        self._admit = gate.admit_buffered
+        sink = self.next_in_chain  # LiveKit's _AudioSinkProxy if next_in_chain is a leaf
+        assert sink is not None
+        self._sink = sink  # fixed for the output's life: io.AudioOutput has no setter
         self._current_speech = current_speech
         self._segment: _Segment | None = None  # being captured
         self._at_sink: collections.deque[_Segment] = collections.deque()  # flushed to the sink
@@ -96,13 +101,12 @@ class GatedAudioOutput(io.AudioOutput):
     @property
     def sink(self) -> io.AudioOutput:
         """The next output in the chain."""
-        assert self.next_in_chain is not None
-        return self.next_in_chain
+        return self._sink
 
     @property
     def sample_rate(self) -> int | None:
         """The sink's sample rate (the agent resamples to it, above this output)."""
-        return self.sink.sample_rate
+        return self._sink.sample_rate
 
     def playing_generations(self) -> list[str]:
         """Return the generations whose audio is at the sink or being captured."""
@@ -135,26 +139,38 @@ class GatedAudioOutput(io.AudioOutput):
         Args:
             frame: The frame; its generation comes from its tag.
         """
-        await super().capture_frame(frame)
         seg = self._segment
         if seg is None:
+            # The base class counts a segment on its first frame and does nothing on the
+            # others until flush(), so it is called once per segment (this output's
+            # _segment lives exactly as long as the base class's capturing state).
+            await super().capture_frame(frame)
             seg = self._segment = _Segment()
-        gen = generation_of(frame)
+        # generation_of(frame), inlined: one call level less per frame
+        try:
+            gen = frame.userdata.get(GENERATION_KEY)
+        except Exception:
+            gen = None
+        if not (isinstance(gen, str) and gen):
+            gen = current_generation()
         if gen is not None:
-            if gen not in seg.generations:
-                seg.generations.append(gen)
-                self._note_owner(gen)
-            if not self.gate.admit_buffered(gen, frame):
+            if gen is not seg.last:
+                seg.last = gen
+                if gen not in seg.generations:
+                    seg.generations.append(gen)
+                    self._note_owner(gen)
+            if not self._admit(gen, frame):
                 self.frames_dropped += 1
                 seg.gated = True
                 return
-        if seg.finished or (seg.forwarded and not seg.sink_open):
-            # cut (cleared or purged mid-segment): the sink's segment is over, and
-            # another would give the agent two finished events for one segment
-            self.frames_dropped += 1
-            return
-        seg.forwarded = seg.sink_open = True
-        await self.sink.capture_frame(frame)
+        if not seg.sink_open:  # never open once finished
+            if seg.finished or seg.forwarded:
+                # cut (cleared or purged mid-segment): the sink's segment is over, and
+                # another would give the agent two finished events for one segment
+                self.frames_dropped += 1
+                return
+            seg.forwarded = seg.sink_open = True
+        await self._sink.capture_frame(frame)
 
     def flush(self) -> None:
         """End the segment: flush the sink, or finish a fully gated segment here."""
@@ -165,7 +181,7 @@ class GatedAudioOutput(io.AudioOutput):
         if seg.sink_open:
             seg.sink_open = False
             self._at_sink.append(seg)
-            self.sink.flush()
+            self._sink.flush()
         elif not seg.forwarded and not seg.finished:
             seg.finished = True
             self.on_playback_finished(playback_position=0.0, interrupted=True)
@@ -177,7 +193,7 @@ class GatedAudioOutput(io.AudioOutput):
         if seg is not None and not seg.forwarded and not seg.finished:
             seg.finished = True
             self.on_playback_finished(playback_position=0.0, interrupted=True)
-        self.sink.clear_buffer()
+        self._sink.clear_buffer()
         self._clearing = True
         try:
             for gen in cut:
@@ -233,8 +249,8 @@ class GatedAudioOutput(io.AudioOutput):
             # this segment is dropped (see capture_frame)
             seg.sink_open = False
             self._at_sink.append(seg)
-            self.sink.flush()
-        self.sink.clear_buffer()
+            self._sink.flush()
+        self._sink.clear_buffer()
 
     def _note_owner(self, generation_id: str) -> None:
         if generation_id in self._owners or self._current_speech is None:
