@@ -71,8 +71,9 @@ async def interleaved_calls(
 
     Returns:
         Per round: each chain's median ns per frame, ``diff`` (median of gated - mean of
-        the bare two), ``diff_<name>`` the same for every other chain, and ``aa`` (median of
-        control - bare).
+        the bare two), ``diff_<name>`` the same for every other chain, ``aa`` (median of
+        control - bare) and, with a ``"floor"`` chain, ``beyond_floor`` (median of gated -
+        floor: what the gated chain adds to a do-nothing wrapper in the same chain).
     """
     names = list(calls)
     clock = time.perf_counter_ns
@@ -89,6 +90,9 @@ async def interleaved_calls(
     out: dict[str, list[float]] = {n: [] for n in names}
     out.update({("diff" if n == "gated" else f"diff_{n}"): [] for n in extra})
     out["aa"] = []
+    with_floor = "floor" in calls and "gated" in calls
+    if with_floor:
+        out["beyond_floor"] = []
     k = len(names)
     for i in range(plan.frames):  # warm up every chain
         await one_each(i % k)
@@ -103,6 +107,8 @@ async def interleaved_calls(
                 statistics.median(r[name] - (r["bare"] + r["control"]) / 2 for r in runs)
             )
         out["aa"].append(statistics.median(r["control"] - r["bare"] for r in runs))
+        if with_floor:
+            out["beyond_floor"].append(statistics.median(r["gated"] - r["floor"] for r in runs))
         if between_rounds is not None:
             between_rounds()
         if tick is not None:
@@ -150,7 +156,11 @@ def _summarise(raw: dict[str, list[float]]) -> dict[str, Spread]:
             "floor_ns": Spread.of(raw["floor"]),
             "floor_added_ns": Spread.of(raw["diff_floor"]),
             "floor_added_fraction": paired(raw["diff_floor"], both, lambda d, b: d / b),
-            "gate_beyond_floor_ns": paired(raw["diff"], raw["diff_floor"], lambda g, f: g - f),
+            # gated vs the do-nothing wrapper, frame by frame: the gate's own share
+            "gate_beyond_floor_ns": Spread.of(raw["beyond_floor"]),
+            "gate_beyond_floor_fraction": paired(
+                raw["beyond_floor"], raw["floor"], lambda d, f: d / f
+            ),
         }
     return floor | {
         "bare_ns": Spread.of(raw["bare"]),
@@ -190,6 +200,15 @@ def _rows(s: dict[str, Spread], bare: str, gated: str) -> list[list[str]]:
             fmt(s["added_fraction"].median * 100, 2),
         ]
     )
+    if "floor_ns" in s:
+        rows.append(
+            [
+                f"{gated} (vs the pass-through: gate's own share)",
+                "",
+                fmt_spread(s["gate_beyond_floor_ns"], 0),
+                fmt(s["gate_beyond_floor_fraction"].median * 100, 2),
+            ]
+        )
     return rows
 
 
@@ -197,11 +216,14 @@ def _target(name: str, s: dict[str, Spread] | None) -> Target:
     if s is None:
         return Target(name, f"<= {TARGET_ADDED * 100:.0f} %", "not measured", None)
     added = s["added_fraction"].median
+    measured = f"{added * 100:.2f} % ({s['added_ns'].median:.0f} ns)"
+    if "gate_beyond_floor_ns" in s:  # the verdict stays against the bare chain
+        measured += (
+            f"; vs a do-nothing wrapper: {s['gate_beyond_floor_fraction'].median * 100:.2f} % "
+            f"({s['gate_beyond_floor_ns'].median:.0f} ns)"
+        )
     return Target(
-        name,
-        f"<= {TARGET_ADDED * 100:.0f} %",
-        f"{added * 100:.2f} % ({s['added_ns'].median:.0f} ns)",
-        added <= TARGET_ADDED,
+        name, f"<= {TARGET_ADDED * 100:.0f} % of the bare chain", measured, added <= TARGET_ADDED
     )
 
 
@@ -241,13 +263,16 @@ def run_adapter(plan: AdapterPlan, tick: Tick | None = None) -> Section:
         section.data["output"] = jsonify(output)
         beyond = output["gate_beyond_floor_ns"]
         section.notes.append(
-            f"io.AudioOutput: a pass-through wrapper alone adds "
+            f"io.AudioOutput: a do-nothing pass-through wrapper alone adds "
             f"{output['floor_added_ns'].median:.0f} ns "
             f"({output['floor_added_fraction'].median * 100:.1f} %): LiveKit 1.8.9 puts an "
-            "_AudioSinkProxy under any wrapper of a leaf output, one more await per frame. "
-            f"The gate's own share beyond that floor is {beyond.median:.0f} ns "
-            f"[{beyond.p25:.0f}-{beyond.p75:.0f}] (tag lookup, admit_buffered, segment "
-            "bookkeeping); RoomIO's own capture_frame is only "
+            "_AudioSinkProxy under any wrapper of a leaf output, one more link per frame; "
+            "that is the floor any wrapper pays. Added vs that wrapper in the same chain "
+            f"(the gate's own share, paired frame by frame): {beyond.median:.0f} ns "
+            f"[{beyond.p25:.0f}-{beyond.p75:.0f}], "
+            f"{output['gate_beyond_floor_fraction'].median * 100:.1f} % of the pass-through "
+            "chain (tag read, admit_buffered, segment bookkeeping). The 3 % target is judged "
+            "against the bare chain: RoomIO's own capture_frame is only "
             f"{output['bare_ns'].median / 1000:.1f} us, so 3 % is "
             f"{output['bare_ns'].median * 0.03:.0f} ns, less than any wrapper costs."
         )

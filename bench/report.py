@@ -209,39 +209,96 @@ def _track(ax: Any, data: dict[str, Any]) -> None:
 
 
 def _adapter(ax: Any, data: dict[str, Any]) -> None:
-    bars: list[tuple[str, dict[str, Any], str]] = []
+    # (label, spread of the added fraction, added ns, colour, hatch); horizontal bars, so
+    # long labels never overlap
+    bars: list[tuple[str, dict[str, Any], dict[str, Any], str, str]] = []
     if "source" in data:
+        src = data["source"]
         bars += [
-            ("rtc.AudioSource\nA/A noise", data["source"]["control_added_fraction"], "tab:gray"),
-            ("GatedAudioSource", data["source"]["added_fraction"], "tab:blue"),
+            (
+                "rtc.AudioSource B vs A\n(A/A noise)",
+                src["control_added_fraction"],
+                src["control_added_ns"],
+                "tab:gray",
+                "",
+            ),
+            (
+                "GatedAudioSource\nvs bare source",
+                src["added_fraction"],
+                src["added_ns"],
+                "tab:blue",
+                "",
+            ),
         ]
     if "output" in data:
+        out = data["output"]
         bars += [
-            ("RoomIO output\nA/A noise", data["output"]["control_added_fraction"], "tab:gray"),
             (
-                "pass-through\nio.AudioOutput\n(floor)",
-                data["output"]["floor_added_fraction"],
-                "tab:cyan",
+                "RoomIO output B vs A\n(A/A noise)",
+                out["control_added_fraction"],
+                out["control_added_ns"],
+                "tab:gray",
+                "",
             ),
-            ("GatedAudioOutput", data["output"]["added_fraction"], "tab:blue"),
+            (
+                "do-nothing io.AudioOutput\nwrapper vs bare output\n(floor of any wrapper)",
+                out["floor_added_fraction"],
+                out["floor_added_ns"],
+                "tab:cyan",
+                "",
+            ),
+            (
+                "GatedAudioOutput\nvs bare output",
+                out["added_fraction"],
+                out["added_ns"],
+                "tab:blue",
+                "",
+            ),
         ]
+        if "gate_beyond_floor_fraction" in out:
+            bars.append(
+                (
+                    "GatedAudioOutput vs the\ndo-nothing wrapper\n(the gate's own share)",
+                    out["gate_beyond_floor_fraction"],
+                    out["gate_beyond_floor_ns"],
+                    "white",
+                    "//",
+                )
+            )
     if not bars:
         _note(ax, "adapter: not measured")
         return
     ys = [b[1]["median"] * 100 for b in bars]
     lo = [(b[1]["median"] - b[1]["p25"]) * 100 for b in bars]
     hi = [(b[1]["p75"] - b[1]["median"]) * 100 for b in bars]
-    xs = range(len(bars))
-    ax.bar(xs, ys, color=[b[2] for b in bars], yerr=[lo, hi], capsize=3)
-    for x, y in zip(xs, ys, strict=True):
-        ax.text(x, max(y, 0) + 1, f"{y:.1f} %", ha="center", va="bottom", fontsize=8)
-    ax.axhline(3.0, color="k", linestyle="--", label="target 3 % added")
-    ax.axhline(0.0, color="k", linewidth=0.5)
-    ax.set_xticks(list(xs), [b[0] for b in bars], fontsize=7)
-    ax.set_ylabel("added per frame, % of the bare chain")
-    ax.set_ylim(min(-5.0, min(ys) - 2), max(10.0, max(ys) * 1.2))
+    pos = range(len(bars))
+    ax.barh(
+        pos,
+        ys,
+        0.6,
+        color=[b[3] for b in bars],
+        edgecolor="tab:blue",
+        hatch=[b[4] for b in bars],
+        xerr=[lo, hi],
+        capsize=3,
+    )
+    right = max(10.0, max(ys) * 1.45)
+    for y, x, b in zip(pos, ys, bars, strict=True):
+        ax.text(
+            max(x, 3.0) + right * 0.02,  # right of the bar and of the target line
+            y,
+            f"{x:.1f} % ({b[2]['median']:.0f} ns)",
+            va="center",
+            fontsize=7,
+        )
+    ax.axvline(3.0, color="k", linestyle="--", label="target: 3 % added vs the bare chain")
+    ax.axvline(0.0, color="k", linewidth=0.5)
+    ax.set_yticks(list(pos), [b[0] for b in bars], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(min(-3.0, min(ys) - 2), right)
+    ax.set_xlabel("added per frame, % of the chain compared with (the bare one unless stated)")
     ax.set_title("Adapter overhead per frame vs the bare chain\nmedian over rounds, bars = p25-p75")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="lower right")
 
 
 def _speaker(ax: Any, data: dict[str, Any]) -> None:
@@ -253,24 +310,34 @@ def _speaker(ax: Any, data: dict[str, Any]) -> None:
     dev = [outs[n]["in_flight_ms"]["p50"] for n in names]
     after = [outs[n]["after_flag_ms"]["p50"] for n in names]
     xs = range(len(names))
-    ax.bar(xs, dev, color="tab:gray", label="device buffer at the flag (physical, p50)")
-    ax.bar(xs, after, bottom=dev, color="tab:red", label="flagged audio handed over after it (p50)")
+    w = 0.5  # narrow bars leave room for the p95 labels beside them
+    ax.bar(xs, dev, w, color="tab:gray", label="device buffer at the flag (physical, p50)")
+    ax.bar(
+        xs, after, w, bottom=dev, color="tab:red", label="flagged audio handed over after it (p50)"
+    )
     for x, n in zip(xs, names, strict=True):
         c = outs[n]["cancel_to_silence_ms"]
         ax.plot([x], [c["p95"]], "k_", markersize=20)
-        ax.text(x + 0.12, c["p95"], f"p95 {c['p95']:.0f} ms", fontsize=8, va="bottom")
+        # right of the bar (and of the target line, which spans the bar's width)
+        ax.text(x + w / 2 + 0.04, c["p95"], f"p95 {c['p95']:.0f} ms", fontsize=8, va="center")
     limit = data["block_ms"] + data["fade_ms"]
     if "gated" in outs:
         i = names.index("gated")
         top = outs["gated"]["in_flight_ms"]["p50"] + limit
         ax.plot(
-            [i - 0.4, i + 0.4], [top, top], "k--", label=f"target: device buffer + {limit:.0f} ms"
+            [i - w / 2, i + w / 2],
+            [top, top],
+            "k--",
+            label=f"target: device buffer + {limit:.0f} ms",
         )
     labels = {
         "gated": "gated SpeakerSink\n(flag purges, 5 ms fade)",
         "ungated": "ungated\n(stop feeding)",
     }
     ax.set_xticks(list(xs), [labels.get(n, n) for n in names], fontsize=8)
+    ax.set_xlim(-0.5, len(names) - 0.2)  # room for the last p95 label
+    high = max(outs[n]["cancel_to_silence_ms"]["p95"] for n in names)
+    ax.set_ylim(0, max(high, max(dev) + limit) * 1.15)
     ax.set_ylabel("flag -> last flagged sample leaves the device, ms")
     ax.set_title(
         "Cancel-to-silence at the speaker (real PortAudio device, tee)\n"
@@ -311,36 +378,36 @@ def _leaks(ax: Any, data: dict[str, Any]) -> None:
 
 
 def _targets(ax: Any, sections: list[Section]) -> None:
+    import textwrap
+
     ax.axis("off")
     ax.set_title("Targets (issue 7)")
-    y = 0.95
     colors = {True: "tab:green", False: "tab:red", None: "tab:gray"}
+    lines: list[tuple[str, str]] = []  # (text, colour), one entry per target
     for section in sections:
         for t in section.targets:
             mark = {True: "MET", False: "MISSED", None: "N/A"}[t.met]
-            ax.text(
-                0.0,
-                y,
-                f"{mark:6s} {t.name}\n       {t.limit}: {t.measured}",
-                color=colors[t.met],
-                fontsize=7,
-                family="monospace",
-                va="top",
-                transform=ax.transAxes,
-            )
-            y -= 0.085
+            name = textwrap.wrap(t.name, 56)
+            body = textwrap.wrap(f"{t.limit}: {t.measured}", 56)
+            text = "\n".join([f"{mark:6s} {name[0]}", *(f"       {b}" for b in [*name[1:], *body])])
+            lines.append((text, colors[t.met]))
         if section.todo:
-            ax.text(
-                0.0,
-                y,
-                f"TODO   {section.title}",
-                color="tab:gray",
-                fontsize=7,
-                family="monospace",
-                va="top",
-                transform=ax.transAxes,
-            )
-            y -= 0.07
+            lines.append((f"TODO   {section.title}", "tab:gray"))
+    step = 1.0 / max(sum(t.count("\n") + 1 for t, _ in lines) + len(lines), 1)
+    step = min(step, 0.04)  # one text line, in axes fraction
+    y = 1.0
+    for text, color in lines:
+        ax.text(
+            0.0,
+            y,
+            text,
+            color=color,
+            fontsize=7,
+            family="monospace",
+            va="top",
+            transform=ax.transAxes,
+        )
+        y -= step * (text.count("\n") + 2)  # its lines and a blank one
 
 
 def plot(path: Path, sections: list[Section], subtitle: str) -> None:

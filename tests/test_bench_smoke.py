@@ -133,8 +133,15 @@ def test_adapter_section_measures_both_adapters_or_says_why_not(quick_run: Run) 
         for name in ("bare_ns", "control_ns", "gated_ns"):
             _positive_spread(adapter["data"][key][name])
     if gated_output_class() is not None:
-        _positive_spread(adapter["data"]["output"]["floor_ns"])
+        output = adapter["data"]["output"]
+        _positive_spread(output["floor_ns"])
+        for name in ("gate_beyond_floor_ns", "gate_beyond_floor_fraction"):  # may be < 0
+            spread = output[name]
+            assert spread["min"] <= spread["p25"] <= spread["median"] <= spread["p75"]
         assert all(t["met"] is not None for t in adapter["targets"])
+        # the gate's own share is reported beside the verdict, which stays vs the bare chain
+        assert "vs a do-nothing wrapper" in adapter["targets"][1]["measured"]
+        assert adapter["targets"][1]["limit"].endswith("of the bare chain")
 
 
 def test_speaker_is_measured_on_the_device_or_reports_why_not(quick_run: Run) -> None:
