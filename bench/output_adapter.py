@@ -10,6 +10,8 @@ pass-through ``io.AudioOutput`` that only keeps the chain's contract
 (``super().capture_frame`` then the next output's). LiveKit Agents 1.8.9
 slips an ``_AudioSinkProxy`` (its swap point) under any wrapper whose next
 output is a leaf, so every wrapper, gated or not, pays for that extra link.
+Two figures come out: added vs the bare chain (the target's), and added vs
+the pass-through chain, paired frame by frame (the gate's own share).
 Every frame is tagged with its generation, as ``install_gate`` tags the
 model's frames. RoomIO's forwarding task (the same for every chain) is not
 started, so ``capture_frame`` never waits on pacing and the figure is the
