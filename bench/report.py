@@ -283,9 +283,9 @@ def _adapter(ax: Any, data: dict[str, Any]) -> None:
         capsize=3,
     )
     right = max(10.0, max(ys) * 1.45)
-    for y, x, b in zip(pos, ys, bars, strict=True):
+    for y, x, up, b in zip(pos, ys, hi, bars, strict=True):
         ax.text(
-            max(x, 3.0) + right * 0.02,  # right of the bar and of the target line
+            max(x + up, 3.0) + right * 0.03,  # right of the bar, its error bar, the target
             y,
             f"{x:.1f} % ({b[2]['median']:.0f} ns)",
             va="center",
@@ -297,7 +297,7 @@ def _adapter(ax: Any, data: dict[str, Any]) -> None:
     ax.invert_yaxis()
     ax.set_xlim(min(-3.0, min(ys) - 2), right)
     ax.set_xlabel("added per frame, % of the chain compared with (the bare one unless stated)")
-    ax.set_title("Adapter overhead per frame vs the bare chain\nmedian over rounds, bars = p25-p75")
+    ax.set_title("Adapter overhead per frame, median over rounds\nbars = p25-p75")
     ax.legend(fontsize=7, loc="lower right")
 
 
