@@ -7,7 +7,8 @@ room) read back through a ``LocalAudioTrack`` and ``rtc.AudioStream``; once
 with ``install_gate`` on top, once without. The simulator's audio names its
 response and chunk in every sample, so each sample read back is attributed.
 The figure is the samples (24 kHz) of unwanted audio that left the track.
-Adapted from ``tests/test_livekit_agent.py`` (the tests assert; this counts).
+The rig is :mod:`bench.agent_rig`, shared with ``tests/test_livekit_agent.py``
+(the tests assert; this counts).
 """
 
 from __future__ import annotations
@@ -15,16 +16,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.results import Section, Table, Target
 from bench.timing import Tick
 
+if TYPE_CHECKING:  # the rig imports LiveKit; this module stays importable without it
+    from bench.agent_rig import AgentRig
+
 __all__ = ["SCENARIOS", "LeakPlan", "run_leaks"]
 
-SR = 24_000
+SR = 24_000  # bench.agent_rig.SR
 FRAME = SR // 100  # the 10 ms frame in flight at a flag: the physical minimum
 
 
@@ -46,137 +50,26 @@ class _Leak:
     minimum: int = 0  # samples the physics allows (the frame in flight at a flag)
 
 
-class _Rig:
-    """Simulator, model, session, RoomIO output and track read-back; gated or not."""
-
-    def __init__(self, sim: Any, *, gated: bool, request_timeout: float, tap: bool) -> None:
-        from livekit import rtc
-        from livekit.agents import AgentSession
-        from livekit.plugins.openai.realtime import RealtimeModel
-
-        from bench.output_adapter import roomless_output
-        from gate import PlaybackGate
-
-        self.sim, self.gated, self.tap = sim, gated, tap
-        self.gate = PlaybackGate(request_timeout=request_timeout)
-        self.model = RealtimeModel(base_url=sim.base_url, api_key="x", modalities=["audio"])
-        self.session: Any = AgentSession(llm=self.model)
-        self.sink = roomless_output(SR, forward=True)
-        track = rtc.LocalAudioTrack.create_audio_track("agent", self.sink._audio_source)
-        self.stream = rtc.AudioStream.from_track(track=track, sample_rate=SR, num_channels=1)
-        self.chunks: list[tuple[float, Any]] = []
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        import numpy as np
-
-        async for ev in self.stream:
-            self.chunks.append((time.monotonic(), np.frombuffer(ev.frame.data, np.int16).copy()))
-
-    async def start(self) -> None:
-        from livekit.agents import Agent
-
-        from integrations.livekit.install import install_gate
-
-        self.session.output.audio = self.sink
-        await self.session.start(Agent(instructions="bench"))
-        if self.gated:
-            install_gate(self.session, self.gate, openai_tap=self.tap)
-
-    @property
-    def rt(self) -> Any:
-        return self.session.current_agent.realtime_llm_session
-
-    def _pcm(self, after: float) -> Any:
-        import numpy as np
-
-        pcm = [d for t, d in self.chunks if t >= after]
-        return np.concatenate(pcm) if pcm else np.zeros(0, np.int16)
-
-    def played(self, record: Any, after: float = 0.0, min_chunk: int = 0) -> int:
-        """Samples of ``record`` (its chunks from ``min_chunk`` on) read back after ``after``."""
-        from integrations.openai_realtime import audio_marker as am
-
-        runs = am.identify(self._pcm(after))
-        return sum(
-            r.length for r in runs if r.response == record.marker_response and r.chunk >= min_chunk
-        )
-
-    async def until_played(self, record: Any, samples: int, timeout: float = 8) -> None:
-        end = time.monotonic() + timeout
-        while self.played(record) < samples and time.monotonic() < end:
-            await asyncio.sleep(0.02)
-
-    async def quiet(self, seconds: float = 0.3) -> None:
-        """Wait until only silence has left the track for ``seconds``."""
-        end = time.monotonic() + 8
-        while time.monotonic() < end:
-            await asyncio.sleep(0.05)
-            recent = [d for t, d in self.chunks if t >= time.monotonic() - seconds]
-            if not any(d.any() for d in recent):
-                return
-
-    async def aclose(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.session.aclose()
-        await self.model.aclose()
-        self._reader.cancel()
-        await asyncio.gather(self._reader, return_exceptions=True)
-        await self.stream.aclose()
-        await self.sink.aclose()
-
-
-@contextlib.asynccontextmanager
-async def _rig(gated: bool, request_timeout: float, tap: bool) -> AsyncIterator[_Rig]:
-    from integrations.openai_realtime.simulator import RealtimeSimulator
-
-    async with RealtimeSimulator() as sim:
-        r = _Rig(sim, gated=gated, request_timeout=request_timeout, tap=tap)
-        try:
-            await r.start()
-            yield r
-        finally:
-            await r.aclose()
-
-
-@contextlib.contextmanager
-def _livekit_timeout(seconds: float) -> Any:
-    """Shorten LiveKit's hard-coded 10 s ``generate_reply`` timeout (a ``call_later(10.0)``)."""
-    loop = asyncio.get_running_loop()
-    real = loop.call_later
-
-    def short(delay: float, callback: Any, *args: Any, **kw: Any) -> Any:
-        return real(seconds if delay == 10.0 else delay, callback, *args, **kw)
-
-    loop.call_later = short  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        del loop.call_later  # back to the class's method
-
-
-async def _playout(handle: Any, timeout: float = 8.0) -> None:
-    await asyncio.wait_for(handle.wait_for_playout(), timeout)
-
-
 # ---- the scenarios: each returns the unwanted audio of one rig ---------------------------
 
 
-async def _late_created(r: _Rig) -> _Leak:
+async def _late_created(r: AgentRig) -> _Leak:
     """``response.created`` 1.6 s after ``response.create``; the request's budget is 1 s."""
+    from bench.agent_rig import playout
     from integrations.openai_realtime.sim_plans import ResponsePlan
 
     late = ResponsePlan(chunks=40, pace=None, created_delay_s=1.6, ignore_cancel=True)
     r.sim.enqueue(late)
-    await _playout(r.session.generate_reply())
+    await playout(r.session.generate_reply())
     rec = r.sim.responses[0]
     await r.sim.wait_done(rec)
     await r.quiet()
     return _Leak(r.played(rec), rec.samples_sent)
 
 
-async def _cancel_ignored(r: _Rig) -> _Leak:
+async def _cancel_ignored(r: AgentRig) -> _Leak:
     """The app cancels a reply mid-stream; the server ignores the cancel and keeps sending."""
+    from bench.agent_rig import playout
     from integrations.openai_realtime.sim_plans import ResponsePlan
 
     r.sim.enqueue(ResponsePlan(chunks=60, pace=4, ignore_cancel=True))
@@ -186,18 +79,19 @@ async def _cancel_ignored(r: _Rig) -> _Leak:
     t_cancel = time.monotonic()
     r.rt.send_event({"type": "response.cancel", "response_id": rec.response_id})
     await r.sim.wait_done(rec, timeout=8)
-    await _playout(handle)
+    await playout(handle)
     await r.quiet()
     return _Leak(r.played(rec, after=t_cancel), rec.samples_sent, FRAME)
 
 
-async def _after_done(r: _Rig) -> _Leak:
+async def _after_done(r: AgentRig) -> _Leak:
     """20 audio deltas of a reply arrive after its ``response.done``."""
+    from bench.agent_rig import playout
     from integrations.openai_realtime.sim_plans import ResponsePlan
 
     plan = ResponsePlan(chunks=10, pace=None, deltas_after_done=20)
     r.sim.enqueue(plan)
-    await _playout(r.session.generate_reply())
+    await playout(r.session.generate_reply())
     rec = r.sim.responses[0]
     await r.sim.wait_done(rec)
     await asyncio.sleep(0.3)
@@ -206,14 +100,15 @@ async def _after_done(r: _Rig) -> _Leak:
     return _Leak(r.played(rec, min_chunk=plan.chunks), straggled)
 
 
-async def _unattributed_after_timeout(r: _Rig) -> _Leak:
+async def _unattributed_after_timeout(r: AgentRig) -> _Leak:
     """A model without request ids: LiveKit's generate_reply times out (shortened to 0.4 s),
     then a reply with no request id arrives (the late answer, unattributable)."""
+    from bench.agent_rig import livekit_reply_timeout, playout
     from integrations.openai_realtime.sim_plans import ResponsePlan
 
-    with _livekit_timeout(0.4):
+    with livekit_reply_timeout(0.4):
         r.sim.enqueue(ResponsePlan(chunks=5, pace=None, created_delay_s=0.6))
-        await _playout(r.session.generate_reply())
+        await playout(r.session.generate_reply())
         await r.sim.wait_done(await r.sim.wait_for_response(1))
         orphan = await r.sim.start_server_response(
             ResponsePlan(chunks=40, pace=None, ignore_cancel=True)
@@ -224,15 +119,15 @@ async def _unattributed_after_timeout(r: _Rig) -> _Leak:
     return _Leak(r.played(orphan), orphan.samples_sent)
 
 
-async def _out_of_band_late(r: _Rig) -> _Leak:
+async def _out_of_band_late(r: AgentRig) -> _Leak:
     """An out-of-band ``response.create`` (``conversation: none``) answered after its 1 s
     budget: the app gave up on it, the answer streams anyway."""
+    from bench.agent_rig import poll
     from integrations.openai_realtime.sim_plans import ResponsePlan
 
     conn = await r.sim.wait_for_connection()
-    end = time.monotonic() + 5
-    while not any(e.type == "session.update" for e in conn.log) and time.monotonic() < end:
-        await asyncio.sleep(0.01)
+    with contextlib.suppress(TimeoutError):  # go on without it, as before
+        await poll(lambda: any(e.type == "session.update" for e in conn.log))
     r.sim.enqueue(ResponsePlan(chunks=40, pace=None, created_delay_s=1.6, ignore_cancel=True))
     r.rt.send_event({"type": "response.create", "response": {"conversation": "none"}})
     oob = await r.sim.wait_for_response(1, timeout=5)
@@ -242,8 +137,9 @@ async def _out_of_band_late(r: _Rig) -> _Leak:
     return _Leak(r.played(oob), oob.samples_sent)
 
 
-async def _flag_mid_playout(r: _Rig) -> _Leak:
+async def _flag_mid_playout(r: AgentRig) -> _Leak:
     """A reply is cancelled (the server honours it) while seconds of it sit in the queues."""
+    from bench.agent_rig import playout
     from integrations.openai_realtime.sim_plans import ResponsePlan
 
     r.sim.enqueue(ResponsePlan(chunks=100, pace=4))
@@ -252,13 +148,13 @@ async def _flag_mid_playout(r: _Rig) -> _Leak:
     await r.until_played(rec, 300 * SR // 1000)
     t_cancel = time.monotonic()
     r.rt.send_event({"type": "response.cancel", "response_id": rec.response_id})
-    await _playout(handle)
+    await playout(handle)
     await r.sim.wait_done(rec)
     await r.quiet()
     return _Leak(r.played(rec, after=t_cancel), rec.samples_sent, FRAME)
 
 
-Scenario = Callable[[_Rig], Awaitable[_Leak]]
+Scenario = Callable[["AgentRig"], Awaitable[_Leak]]  # a runtime alias: the rig is imported lazily
 
 #: key -> (label, scenario, gate request timeout, OpenAI tap on, in --quick)
 SCENARIOS: dict[str, tuple[str, Scenario, float, bool, bool]] = {
@@ -279,9 +175,13 @@ SCENARIOS: dict[str, tuple[str, Scenario, float, bool, bool]] = {
 
 async def _one(key: str, gated: bool) -> dict[str, Any]:
     _, scenario, timeout, tap, _ = SCENARIOS[key]
+    from bench.agent_rig import agent_rig
+
     t0 = time.perf_counter()
     try:
-        async with _rig(gated, timeout, tap) as r:
+        async with agent_rig(
+            gated, request_timeout=timeout, openai_tap=tap, instructions="bench"
+        ) as r:
             leak = await asyncio.wait_for(scenario(r), 25)
             dropped = r.gate.stats().dropped.samples if gated else 0
     except Exception as exc:  # a scenario that breaks is reported, never fakes a figure

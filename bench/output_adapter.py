@@ -2,9 +2,10 @@
 
 The chain is what a LiveKit agent plays into: RoomIO's own audio output
 (``_ParticipantAudioOutput``: its 50 ms re-chunking, its channel to the track's
-source), run without a room as the project's tests do. Three such outputs,
-side by side in one event loop: a bare one, a second bare one (A/A control)
-one behind :class:`~integrations.livekit.gated_output.GatedAudioOutput`, and,
+source), run without a room by :func:`bench.agent_rig.roomless_output`.
+Three such outputs, side by side in one event loop: a bare one, a second bare
+one (A/A control), one behind
+:class:`~integrations.livekit.gated_output.GatedAudioOutput`, and,
 as the floor of any wrapper in LiveKit's output chain, one behind a
 pass-through ``io.AudioOutput`` that only keeps the chain's contract
 (``super().capture_frame`` then the next output's). LiveKit Agents 1.8.9
@@ -20,9 +21,8 @@ call's own cost; the channel is emptied between rounds.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any
 
 from bench.adapter import AdapterPlan, interleaved_calls
 from bench.timing import Tick
@@ -33,7 +33,6 @@ __all__ = [
     "gated_output_class",
     "measure_output",
     "passthrough_output",
-    "roomless_output",
 ]
 
 RATE = 24_000  # the realtime model's rate; RoomIO resamples to nothing here
@@ -47,31 +46,6 @@ def gated_output_class() -> Any | None:
     except ImportError:
         return None
     return GatedAudioOutput
-
-
-def roomless_output(sample_rate: int, *, forward: bool) -> Any:
-    """LiveKit's RoomIO audio output with no room (private LiveKit class, used as the tests do).
-
-    Args:
-        sample_rate: The output's rate.
-        forward: Start RoomIO's forwarding task (frames then reach the source's track).
-
-    Returns:
-        The ``_ParticipantAudioOutput``; its ``_audio_source`` is the track's source.
-    """
-    from livekit import rtc
-    from livekit.agents.voice.room_io._output import _ParticipantAudioOutput
-
-    out = _ParticipantAudioOutput(
-        cast(Any, None),
-        sample_rate=sample_rate,
-        num_channels=1,
-        track_publish_options=rtc.TrackPublishOptions(),
-    )
-    out._subscribed_fut.set_result(None)
-    if forward:
-        out._forwarding_task = asyncio.create_task(out._forward_audio())
-    return out
 
 
 def passthrough_output(next_in_chain: Any) -> Any:
@@ -110,6 +84,7 @@ def passthrough_output(next_in_chain: Any) -> Any:
 
 def _empty(out: Any) -> None:
     # what RoomIO's forwarding task would have taken; keeps memory flat between rounds
+    # (LiveKit private names: RoomIO's output has no public way to drop its pending audio)
     if out._bstream_flush_timer is not None:
         out._bstream_flush_timer.cancel()
         out._bstream_flush_timer = None
@@ -135,6 +110,7 @@ async def measure_output(plan: AdapterPlan, tick: Tick | None) -> dict[str, list
     import numpy as np
     from livekit import rtc
 
+    from bench.agent_rig import roomless_output
     from gate import PlaybackGate
     from integrations.livekit.tagging import tag_frame
 
@@ -143,7 +119,8 @@ async def measure_output(plan: AdapterPlan, tick: Tick | None) -> dict[str, list
     gate = PlaybackGate()  # as install_gate makes it
     gid = "resp_output0000000000000"
     gate.announce(gid)
-    outs = [roomless_output(RATE, forward=False) for _ in range(4)]
+    rooms = [roomless_output(RATE, forward=False) for _ in range(4)]
+    outs = [room.output for room in rooms]
     bare, control, behind, behind_floor = outs
     gated = gated_cls(gate, next_in_chain=behind)
     floor = passthrough_output(behind_floor)
@@ -164,9 +141,9 @@ async def measure_output(plan: AdapterPlan, tick: Tick | None) -> dict[str, list
     try:
         raw = await interleaved_calls(calls, plan, tick, between_rounds)
     finally:
-        for out in outs:
-            _empty(out)
-            await out.aclose()
+        for room in rooms:
+            _empty(room.output)
+            await room.aclose()
     if gated.frames_dropped:
         raise RuntimeError("the gated output dropped frames of a live generation")
     return raw

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from bench.output_adapter import roomless_output
+from bench.agent_rig import roomless_output
 
 __all__ = ["ClearBufferChain", "GatedOutputChain"]
 
@@ -30,8 +30,9 @@ class ClearBufferChain:
     def __init__(self) -> None:
         self.name = "LiveKit clear_buffer(), RoomIO output"
         self.gated = False
-        self.output = roomless_output(RATE, forward=True)
-        self.source = self.output._audio_source
+        self._room = roomless_output(RATE)
+        self.output = self._room.output
+        self.source = self._room.source
         self._stopped: set[str] = set()
 
     def start(self, generation_id: str) -> None:
@@ -51,7 +52,7 @@ class ClearBufferChain:
         await asyncio.wait_for(self.output.wait_for_playout(), 2.0)
 
     async def aclose(self) -> None:
-        await self.output.aclose()
+        await self._room.aclose()
 
 
 class GatedOutputChain:
@@ -64,9 +65,9 @@ class GatedOutputChain:
         self.name = "gate flag(), GatedAudioOutput -> RoomIO output"
         self.gated = True
         self.gate = PlaybackGate()
-        self.sink = roomless_output(RATE, forward=True)
-        self.output = GatedAudioOutput(self.gate, next_in_chain=self.sink)
-        self.source = self.sink._audio_source
+        self._room = roomless_output(RATE)
+        self.output = GatedAudioOutput(self.gate, next_in_chain=self._room.output)
+        self.source = self._room.source
 
     def start(self, generation_id: str) -> None:
         self.gate.announce(generation_id)
@@ -87,4 +88,4 @@ class GatedOutputChain:
         await asyncio.wait_for(self.output.wait_for_playout(), 2.0)
 
     async def aclose(self) -> None:
-        await self.sink.aclose()
+        await self._room.aclose()

@@ -5,7 +5,8 @@ its 50 ms re-chunking, its ``rtc.AudioSource`` with a 200 ms native queue),
 run without a room; the gate is installed on top of it with ``install_gate``.
 Every figure is read back from the ``rtc.AudioStream`` of a ``LocalAudioTrack``
 on that source: samples that actually left the track. The simulator's audio
-names its response, so each played sample is attributed.
+names its response, so each played sample is attributed. The rig is
+``bench.agent_rig``, shared with the leak bench (``bench/leaks.py``).
 
 Each scenario runs with the gate and, as a baseline, without it: the baseline
 asserts what LiveKit Agents 1.8.9 alone lets through. ``LEAKS`` collects the
@@ -15,135 +16,24 @@ figures (samples at 24 kHz) for the README table; run with ``-s`` to print them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import Any
 
-import numpy as np
 import pytest
-from livekit import rtc
-from livekit.agents import Agent, AgentSession, llm
-from livekit.agents.voice.room_io._output import _ParticipantAudioOutput
+from livekit.agents import Agent, llm
 from livekit.plugins.openai.realtime import RealtimeModel
 
-from gate import DropReason, PlaybackGate
-from integrations.livekit.gated_output import GatedAudioOutput
-from integrations.livekit.install import GateInstallation, check_agents_version, install_gate
-from integrations.openai_realtime import audio_marker as am
+from bench.agent_rig import SR, livekit_reply_timeout, playout, poll
+from bench.agent_rig import agent_rig as rig
+from gate import DropReason
+from integrations.livekit.install import check_agents_version, install_gate
 from integrations.openai_realtime.sim_plans import ResponsePlan
-from integrations.openai_realtime.sim_records import ResponseRecord
-from integrations.openai_realtime.simulator import RealtimeSimulator
 
-SR = 24_000
 FRAME_10MS = SR // 100
 LEAKS: dict[str, dict[str, int]] = {}
 
 pytestmark = pytest.mark.timeout(30)
-
-
-def roomless_room_output() -> _ParticipantAudioOutput:
-    """LiveKit's RoomIO audio output, running without a room (test-only private use).
-
-    It is the sink a real agent plays into; only its track publication is skipped.
-    """
-    out = _ParticipantAudioOutput(
-        cast(Any, None),
-        sample_rate=SR,
-        num_channels=1,
-        track_publish_options=rtc.TrackPublishOptions(),
-    )
-    out._subscribed_fut.set_result(None)
-    out._forwarding_task = asyncio.create_task(out._forward_audio())
-    return out
-
-
-class Rig:
-    """Simulator, model, session, RoomIO sink and track read-back; gated or not."""
-
-    def __init__(
-        self, sim: RealtimeSimulator, *, gated: bool, request_timeout: float, openai_tap: bool
-    ) -> None:
-        self.sim = sim
-        self.gated = gated
-        self.openai_tap = openai_tap
-        self.gate = PlaybackGate(request_timeout=request_timeout)
-        self.model = RealtimeModel(base_url=sim.base_url, api_key="x", modalities=["audio"])
-        self.session: AgentSession[Any] = AgentSession(llm=self.model)
-        self.sink = roomless_room_output()
-        track = rtc.LocalAudioTrack.create_audio_track("agent", self.sink._audio_source)
-        self.stream = rtc.AudioStream.from_track(track=track, sample_rate=SR, num_channels=1)
-        self.chunks: list[tuple[float, np.ndarray]] = []
-        self.wiring: GateInstallation | None = None
-        self.closers: list[Any] = []
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        async for ev in self.stream:
-            self.chunks.append((time.monotonic(), np.frombuffer(ev.frame.data, np.int16).copy()))
-
-    async def start(self) -> None:
-        self.session.output.audio = self.sink
-        await self.session.start(Agent(instructions="test"))
-        if self.gated:
-            self.wiring = install_gate(self.session, self.gate, openai_tap=self.openai_tap)
-
-    @property
-    def rt(self) -> Any:
-        return self.session.current_agent.realtime_llm_session
-
-    @property
-    def output(self) -> GatedAudioOutput:
-        assert self.wiring is not None
-        return self.wiring.output
-
-    def played(self, record: ResponseRecord, after: float = 0.0) -> int:
-        """Samples of ``record`` that left the track (at or after ``after``)."""
-        pcm = [d for t, d in self.chunks if t >= after]
-        if not pcm:
-            return 0
-        counts = am.samples_per_response(np.concatenate(pcm))
-        return counts.get(record.marker_response, 0)
-
-    async def until_played(self, record: ResponseRecord, samples: int, timeout: float = 8) -> int:
-        end = time.monotonic() + timeout
-        while self.played(record) < samples and time.monotonic() < end:
-            await asyncio.sleep(0.02)
-        return self.played(record)
-
-    async def quiet(self, seconds: float = 0.3) -> None:
-        """Wait until nothing but silence has left the track for ``seconds``."""
-        end = time.monotonic() + 8
-        while time.monotonic() < end:
-            await asyncio.sleep(0.05)
-            recent = [d for t, d in self.chunks if t >= time.monotonic() - seconds]
-            if not any(d.any() for d in recent):
-                return
-
-    async def aclose(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.session.aclose()
-        await self.model.aclose()
-        for close in self.closers:
-            await close()
-        self._reader.cancel()
-        await asyncio.gather(self._reader, return_exceptions=True)
-        await self.stream.aclose()
-        await self.sink.aclose()
-
-
-@contextlib.asynccontextmanager
-async def rig(
-    gated: bool, request_timeout: float = 10.0, openai_tap: bool = True
-) -> AsyncIterator[Rig]:
-    async with RealtimeSimulator() as sim:
-        r = Rig(sim, gated=gated, request_timeout=request_timeout, openai_tap=openai_tap)
-        try:
-            await r.start()
-            yield r
-        finally:
-            await r.aclose()
 
 
 def record_leak(scenario: str, gated: bool, samples: int) -> None:
@@ -160,19 +50,6 @@ def _print_leaks() -> Any:
             print(f"  {name}: {figures}")
 
 
-async def poll(predicate: Any, timeout: float = 5.0) -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            raise TimeoutError("condition not met")
-        await asyncio.sleep(0.01)
-
-
-async def done(handle: Any, timeout: float = 8.0) -> Any:
-    await asyncio.wait_for(handle.wait_for_playout(), timeout)
-    return handle
-
-
 # ---- #6222: generate_reply given up on, late response.created, cancel ignored ----------
 
 
@@ -182,10 +59,10 @@ async def test_6222_late_reply_after_the_deadline(gated: bool) -> None:
     async with rig(gated, request_timeout=1.0) as r:
         late = ResponsePlan(chunks=40, pace=None, created_delay_s=1.6, ignore_cancel=True)
         r.sim.enqueue(late, ResponsePlan(chunks=20, pace=None))
-        first = await done(r.session.generate_reply(), timeout=8)
+        first = await playout(r.session.generate_reply(), timeout=8)
         late_rec = r.sim.responses[0]
         await r.sim.wait_done(late_rec, timeout=5)
-        second = await done(r.session.generate_reply(), timeout=8)
+        second = await playout(r.session.generate_reply(), timeout=8)
         normal = r.sim.responses[1]
         full = await r.until_played(normal, normal.samples_sent)
         await r.quiet()
@@ -208,34 +85,26 @@ async def test_6222_late_reply_after_the_deadline(gated: bool) -> None:
 
 
 @pytest.mark.parametrize("gated", [True, False], ids=["gate", "livekit_alone"])
-async def test_late_reply_after_livekits_own_timeout(
-    gated: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_late_reply_after_livekits_own_timeout(gated: bool) -> None:
     """LiveKit 1.8.9 discards this one itself; the gate must not get in its way."""
-    loop = asyncio.get_running_loop()
-    real_call_later = loop.call_later
-
-    def short(delay: float, callback: Any, *args: Any, **kw: Any) -> Any:
-        return real_call_later(0.4 if delay == 10.0 else delay, callback, *args, **kw)
-
-    monkeypatch.setattr(loop, "call_later", short)
-    async with rig(gated) as r:
-        r.sim.enqueue(
-            ResponsePlan(chunks=40, pace=None, created_delay_s=0.9, ignore_cancel=True),
-            ResponsePlan(chunks=10, pace=None),
-        )
-        first = await done(r.session.generate_reply())
-        late_rec = await r.sim.wait_for_response(1)
-        await r.sim.wait_done(late_rec)
-        second = await done(r.session.generate_reply())
-        normal = r.sim.responses[1]
-        assert await r.until_played(normal, normal.samples_sent) == normal.samples_sent
-        await r.quiet()
-        leaked = r.played(late_rec)
-        record_leak("late reply after LiveKit's own timeout", gated, leaked)
-        assert leaked == 0
-        assert first.done() and isinstance(first.exception(), llm.RealtimeError)
-        assert second.done() and not second.interrupted
+    with livekit_reply_timeout(0.4):
+        async with rig(gated) as r:
+            r.sim.enqueue(
+                ResponsePlan(chunks=40, pace=None, created_delay_s=0.9, ignore_cancel=True),
+                ResponsePlan(chunks=10, pace=None),
+            )
+            first = await playout(r.session.generate_reply())
+            late_rec = await r.sim.wait_for_response(1)
+            await r.sim.wait_done(late_rec)
+            second = await playout(r.session.generate_reply())
+            normal = r.sim.responses[1]
+            assert await r.until_played(normal, normal.samples_sent) == normal.samples_sent
+            await r.quiet()
+            leaked = r.played(late_rec)
+            record_leak("late reply after LiveKit's own timeout", gated, leaked)
+            assert leaked == 0
+            assert first.done() and isinstance(first.exception(), llm.RealtimeError)
+            assert second.done() and not second.interrupted
 
 
 # ---- a reply cancelled while its audio is buffered (mid-playout flag) --------------
@@ -270,14 +139,14 @@ async def test_reply_cancelled_mid_playout_stops_within_a_frame(
         rec = await r.sim.wait_for_response(1)
         await r.until_played(rec, 5 * FRAME_10MS * 6)  # 300 ms in
         r.rt.send_event({"type": "response.cancel", "response_id": rec.response_id})
-        await done(handle)
+        await playout(handle)
         await r.sim.wait_done(rec)
         await r.quiet()
         assert rec.cancel_requested_at is not None
         leaked = r.played(rec, after=rec.cancel_requested_at + 0.02)
         name = "reply cancelled mid-playout, audio already buffered"
         record_leak(name + ("" if openai_tap or not gated else " (no tap)"), gated, leaked)
-        nxt = await done(r.session.generate_reply())
+        nxt = await playout(r.session.generate_reply())
         normal = r.sim.responses[1]
         assert await r.until_played(normal, normal.samples_sent) == normal.samples_sent
         assert not nxt.interrupted
@@ -347,7 +216,7 @@ async def test_user_interruption_works_as_without_the_gate(gated: bool) -> None:
         await r.until_played(rec, 6 * 5 * FRAME_10MS)
         interrupted_at = time.monotonic()
         await asyncio.wait_for(r.session.interrupt(), 5)
-        await done(handle)
+        await playout(handle)
         await r.quiet()
         leaked = r.played(rec, after=interrupted_at + 0.02)
         record_leak("user interruption (barge-in)", gated, leaked)
@@ -355,7 +224,7 @@ async def test_user_interruption_works_as_without_the_gate(gated: bool) -> None:
         assert r.played(rec) <= (interrupted_at - started[0]) * SR + 2 * FRAME_10MS
         message = next(m for m in r.session.history.messages() if m.role == "assistant")
         assert message.interrupted
-        nxt = await done(r.session.generate_reply())
+        nxt = await playout(r.session.generate_reply())
         normal = r.sim.responses[1]
         assert await r.until_played(normal, normal.samples_sent) == normal.samples_sent
         assert not nxt.interrupted
@@ -380,7 +249,7 @@ async def test_reply_given_up_on_at_a_reconnect_stays_dropped(gated: bool) -> No
         old_id = create["response"]["metadata"]["client_event_id"]
         await r.sim.drop_connection()
         second = await r.sim.wait_for_connection(2)
-        await done(handle)  # LiveKit fails the pending reply on reconnect
+        await playout(handle)  # LiveKit fails the pending reply on reconnect
         assert isinstance(handle.exception(), llm.RealtimeError)
         await poll(lambda: any(e.type == "session.update" for e in second.log))
         # the server (or a resuming proxy) answers the forgotten request anyway
@@ -404,35 +273,27 @@ async def test_reply_given_up_on_at_a_reconnect_stays_dropped(gated: bool) -> No
 
 
 @pytest.mark.parametrize("gated", [True, False], ids=["gate", "livekit_alone"])
-async def test_model_without_request_ids_unsolicited_reply_after_a_timeout(
-    gated: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_model_without_request_ids_unsolicited_reply_after_a_timeout(gated: bool) -> None:
     """A model whose late answer carries no request id, emulated with the tap off and a
     server-initiated reply right after LiveKit's (shortened) generate_reply timeout."""
-    loop = asyncio.get_running_loop()
-    real_call_later = loop.call_later
-
-    def short(delay: float, callback: Any, *args: Any, **kw: Any) -> Any:
-        return real_call_later(0.4 if delay == 10.0 else delay, callback, *args, **kw)
-
-    monkeypatch.setattr(loop, "call_later", short)
-    async with rig(gated, openai_tap=False) as r:
-        r.sim.enqueue(ResponsePlan(chunks=5, pace=None, created_delay_s=0.6))
-        handle = await done(r.session.generate_reply())
-        assert isinstance(handle.exception(), llm.RealtimeError)
-        await r.sim.wait_done(await r.sim.wait_for_response(1))
-        orphan = await r.sim.start_server_response(ResponsePlan(chunks=40, pace=None))
-        await r.sim.wait_done(orphan)
-        await asyncio.sleep(0.3)
-        await r.quiet()
-        leaked = r.played(orphan)
-        record_leak("unsolicited reply right after a timed-out generate_reply", gated, leaked)
-        if gated:
-            assert leaked == 0
-            info = r.gate.generation(orphan.response_id)
-            assert info is not None and info.reason is DropReason.TIMED_OUT
-        else:
-            assert leaked == orphan.samples_sent
+    with livekit_reply_timeout(0.4):
+        async with rig(gated, openai_tap=False) as r:
+            r.sim.enqueue(ResponsePlan(chunks=5, pace=None, created_delay_s=0.6))
+            handle = await playout(r.session.generate_reply())
+            assert isinstance(handle.exception(), llm.RealtimeError)
+            await r.sim.wait_done(await r.sim.wait_for_response(1))
+            orphan = await r.sim.start_server_response(ResponsePlan(chunks=40, pace=None))
+            await r.sim.wait_done(orphan)
+            await asyncio.sleep(0.3)
+            await r.quiet()
+            leaked = r.played(orphan)
+            record_leak("unsolicited reply right after a timed-out generate_reply", gated, leaked)
+            if gated:
+                assert leaked == 0
+                info = r.gate.generation(orphan.response_id)
+                assert info is not None and info.reason is DropReason.TIMED_OUT
+            else:
+                assert leaked == orphan.samples_sent
 
 
 async def test_handoff_attaches_the_new_realtime_session_once() -> None:
@@ -459,10 +320,10 @@ async def test_handoff_attaches_the_new_realtime_session_once() -> None:
         assert len(r.wiring._rt_sessions) == 2 and len(r.wiring.taps) == 2
         late = ResponsePlan(chunks=40, pace=None, created_delay_s=1.6, ignore_cancel=True)
         r.sim.enqueue(late, ResponsePlan(chunks=10, pace=None))
-        first = await done(r.session.generate_reply())
+        first = await playout(r.session.generate_reply())
         late_rec = r.sim.responses[-1]
         await r.sim.wait_done(late_rec)
-        await done(r.session.generate_reply())
+        await playout(r.session.generate_reply())
         normal = r.sim.responses[-1]
         assert await r.until_played(normal, normal.samples_sent) == normal.samples_sent
         await r.quiet()
