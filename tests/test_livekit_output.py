@@ -16,9 +16,9 @@ import pytest
 from livekit import rtc
 from livekit.agents import AgentSession, llm
 from livekit.agents.voice import io
-from livekit.agents.voice.room_io._output import _ParticipantAudioOutput
 from livekit.agents.voice.speech_handle import SpeechHandle
 
+from bench.agent_rig import roomless_output
 from gate import DropReason, PlaybackGate
 from integrations.livekit.gated_output import GatedAudioOutput
 from integrations.livekit.install import install_gate
@@ -203,15 +203,8 @@ async def test_untagged_frames_pass_and_delegation(gate: PlaybackGate) -> None:
 
 async def test_purge_clears_roomio_queue(gate: PlaybackGate) -> None:
     """The RoomIO sink drops its native queue when a generation is cut mid-playout."""
-    sink = _ParticipantAudioOutput(
-        cast(Any, None),
-        sample_rate=SR,
-        num_channels=1,
-        track_publish_options=rtc.TrackPublishOptions(),
-    )
-    sink._subscribed_fut.set_result(None)
-    sink._forwarding_task = asyncio.create_task(sink._forward_audio())
-    out = GatedAudioOutput(gate, next_in_chain=sink)
+    room = roomless_output(SR)
+    out = GatedAudioOutput(gate, next_in_chain=room.output)
     try:
         for _ in range(40):  # 400 ms
             await out.capture_frame(frame("resp_a"))
@@ -222,7 +215,7 @@ async def test_purge_clears_roomio_queue(gate: PlaybackGate) -> None:
         out.flush()  # upstream's flush after the cut adds no segment
         assert out._pending_playback_count == 0
     finally:
-        await sink.aclose()
+        await room.aclose()
 
 
 async def test_context_tag_survives_rebuilt_frames() -> None:
