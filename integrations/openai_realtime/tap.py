@@ -27,7 +27,6 @@ never changes the fate of any other response.
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -66,32 +65,12 @@ from integrations.openai_realtime.events import (
     require_mapping,
     require_str,
 )
+from integrations.openai_realtime.tap_endings import ResponseEndings
+from integrations.openai_realtime.tap_policy import UnattributedPolicy
 
 __all__ = ["RealtimeTap", "TapAudio", "UnattributedPolicy"]
 
 logger = logging.getLogger("playback_gate.tap")
-
-_DONE_FLAGS = {
-    "cancelled": DropReason.CANCELLED,
-    "failed": DropReason.FAILED,
-    "incomplete": DropReason.INCOMPLETE,
-}
-
-
-class UnattributedPolicy(enum.Enum):
-    """What to do with a ``response.created`` that no request of ours asked for.
-
-    ``PLAY`` (the default) plays it unless it is flagged: with stamped requests
-    every answer to our own request is attributed, so an unattributed reply is
-    one the user's speech asked for (server VAD), and dropping it would silence
-    a real turn. ``DROP_AFTER_TIMEOUT`` flags it (``TIMED_OUT``) and sends a
-    targeted cancel when it arrives within ``unattributed_grace`` seconds of a
-    request timing out; use it when requests cannot be stamped and an orphaned
-    late reply is worse than a lost turn.
-    """
-
-    PLAY = "play"
-    DROP_AFTER_TIMEOUT = "drop_after_timeout"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,17 +96,9 @@ class RealtimeTap:
     - ``response.created`` (server): bind it to its request; dead on arrival (the
       request timed out or was cancelled) -> ``send`` a targeted cancel. No
       request -> unattributed, per :class:`UnattributedPolicy`.
-    - ``response.cancel`` (client): with ``response_id``, flag that response.
-      Without, flag the default-conversation response(s) in progress, never an
-      out-of-band one; if none is in progress, flag the default-conversation
-      requests still waiting for ``response.created`` (all were sent before the
-      cancel, so it can only mean them; a request sent later is a new turn). The
-      log names what was flagged.
-    - ``response.done`` (server): ``completed`` retires (later deltas are
-      stragglers, dropped and counted by the gate); ``cancelled``, ``failed``,
-      ``incomplete`` flag, with ``status_details.reason`` as the detail.
-    - ``error`` (server) naming a ``response.create``'s ``event_id``: that
-      request will never be answered; it is finished (flagged ``FAILED``).
+    - ``response.cancel`` (client), ``response.done`` (server) and ``error``
+      (server) naming a ``response.create``: flag, retire or fail, per
+      :mod:`~integrations.openai_realtime.tap_endings`.
     - ``session.created`` / ``session.updated``: the output audio format.
     - Every event first expires overdue requests (``gate.expire()``).
 
@@ -181,6 +152,7 @@ class RealtimeTap:
         """Targeted ``response.cancel`` events handed to ``send`` (most recent kept)."""
         self.cancels_sent_count = 0
         self._attribution = Attribution(max_tracked)
+        self._endings = ResponseEndings(gate, self._attribution)
         self._warned_unstamped = False
 
     # ---- public API -----------------------------------------------------------
@@ -209,7 +181,7 @@ class RealtimeTap:
             if kind == "response.create":
                 self._on_response_create(event)
             elif kind == "response.cancel":
-                self._on_response_cancel(event)
+                self._endings.on_response_cancel(event)
             elif kind not in KNOWN_CLIENT_TYPES:
                 raise MalformedEventError("unknown client event type")
         except MalformedEventError as e:
@@ -244,11 +216,11 @@ class RealtimeTap:
             if kind == "response.created":
                 self._on_response_created(require_mapping(event, "response"))
             elif kind == "response.done":
-                self._on_response_done(require_mapping(event, "response"))
+                self._endings.on_response_done(require_mapping(event, "response"))
             elif kind in ("session.created", "session.updated"):
                 self._on_session(require_mapping(event, "session"))
             elif kind == "error":
-                self._on_error(event)
+                self._endings.on_error(event)
             elif kind not in KNOWN_SERVER_TYPES:
                 raise MalformedEventError("unknown server event type")
         except MalformedEventError as e:
@@ -294,38 +266,6 @@ class RealtimeTap:
             )
             self._warned_unstamped = True
 
-    def _on_response_cancel(self, event: Mapping[str, Any]) -> None:
-        response_id = optional_str(event, "response_id")
-        if response_id is not None:
-            self.gate.flag(response_id, DropReason.CANCELLED, "client response.cancel")
-            return
-        # A bare cancel means the in-progress default-conversation response(s), never an
-        # out-of-band one; with none in progress, the default-conversation requests still
-        # waiting for response.created (they were sent before the cancel, so the cancel can
-        # only mean them; a request sent after it is a new turn).
-        targets = [
-            rid
-            for rid in self._attribution.in_progress(out_of_band=False)
-            if not self.gate.should_drop(rid)
-        ]
-        if targets:
-            for rid in targets:
-                self.gate.flag(rid, DropReason.CANCELLED, "client response.cancel (no id)")
-            logger.info("bare response.cancel flagged in-progress response(s) %s", targets)
-            return
-        pending = set(self.gate.pending_requests())
-        requests = [req for req in self._attribution.default_requests() if req in pending]
-        for req in requests:
-            self.gate.flag_request(
-                req, DropReason.CANCELLED, "client response.cancel before response.created"
-            )
-        if requests:
-            logger.info(
-                "bare response.cancel before response.created flagged request(s) %s", requests
-            )
-        else:
-            logger.info("bare response.cancel with nothing in progress or pending")
-
     # ---- server events ----------------------------------------------------------
 
     def _on_response_created(self, response: Mapping[str, Any]) -> None:
@@ -333,7 +273,9 @@ class RealtimeTap:
         request_id, out_of_band = self._attribution.take_request(response)
         if request_id is not None:
             request_id = self._bind(request_id, response_id)
-        if request_id is None and self._drop_unattributed():
+        if request_id is None and self.unattributed_policy.drops(
+            self.gate, self.unattributed_grace
+        ):
             self.gate.flag(
                 response_id,
                 DropReason.TIMED_OUT,
@@ -344,41 +286,11 @@ class RealtimeTap:
             self.gate.announce(response_id)
         self._attribution.start_response(response_id, out_of_band)
 
-    def _on_response_done(self, response: Mapping[str, Any]) -> None:
-        response_id = require_str(response, "id")
-        self._attribution.end_response(response_id)
-        status = response.get("status")
-        if status == "completed":
-            self.gate.retire(response_id)
-            return
-        reason = _DONE_FLAGS.get(status) if isinstance(status, str) else None
-        if reason is None:
-            self.gate.retire(response_id)
-            raise MalformedEventError(f"response.done has unknown status {status!r}; retired")
-        details = response.get("status_details")
-        detail = details.get("reason") if isinstance(details, Mapping) else None
-        text = f"response.done status {status}" + (f": {detail}" if detail else "")
-        self.gate.flag(response_id, reason, text)
-
     def _on_session(self, session: Mapping[str, Any]) -> None:
         fmt = output_format_from_session(session)
         if fmt is not None and fmt != self.output_format:
             logger.info("output audio format: %s at %d Hz", fmt.encoding, fmt.sample_rate)
             self.output_format = fmt
-
-    def _on_error(self, event: Mapping[str, Any]) -> None:
-        # A rejected response.create will never be answered: finish its request now,
-        # so it neither times out later nor takes an unstamped answer's place.
-        error = event.get("error")
-        failed_id = error.get("event_id") if isinstance(error, Mapping) else None
-        if not isinstance(failed_id, str):
-            return
-        code = error.get("code") if isinstance(error, Mapping) else None
-        for request_id in self._attribution.drop_request_by_event_id(failed_id):
-            self.gate.flag_request(
-                request_id, DropReason.FAILED, f"server rejected response.create ({code})"
-            )
-            logger.info("server rejected response.create %s (%s)", request_id, code)
 
     # ---- helpers ----------------------------------------------------------------
 
@@ -407,12 +319,6 @@ class RealtimeTap:
             )
             self._send_cancel(response_id)
         return request_id
-
-    def _drop_unattributed(self) -> bool:
-        if self.unattributed_policy is not UnattributedPolicy.DROP_AFTER_TIMEOUT:
-            return False
-        last = self.gate.last_timeout_at
-        return last is not None and self.gate.clock.now() - last <= self.unattributed_grace
 
     def _send_cancel(self, response_id: str) -> None:
         cancel = {"type": "response.cancel", "response_id": response_id}
