@@ -43,7 +43,6 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -51,7 +50,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from integrations.openai_realtime.sim_connection import ConnectionGone, SimConnection
 from integrations.openai_realtime.sim_plans import DropMode, ResponsePlan
-from integrations.openai_realtime.sim_records import Direction, LogEntry, ResponseRecord
+from integrations.openai_realtime.sim_queries import SimulatorQueries
+from integrations.openai_realtime.sim_records import ResponseRecord
 
 __all__ = ["HOST", "RealtimeSimulator"]
 
@@ -61,7 +61,7 @@ logger = logging.getLogger(__name__)
 HOST = "127.0.0.1"
 
 
-class RealtimeSimulator:
+class RealtimeSimulator(SimulatorQueries):
     """An OpenAI Realtime API simulator bound to ``127.0.0.1``.
 
     Args:
@@ -215,11 +215,6 @@ class RealtimeSimulator:
         self.responses.append(record)
         self.notify()
 
-    def notify(self) -> None:
-        """Wake every ``wait_*`` call so it re-checks its condition."""
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
-
     # ----------------------------------------------------------- server side
 
     @property
@@ -283,129 +278,6 @@ class RealtimeSimulator:
             if not conn.closed:
                 return conn
         raise LookupError("no open connection")
-
-    # -------------------------------------------------------------- queries
-
-    def log(
-        self,
-        *,
-        type: str | None = None,
-        direction: Direction | None = None,
-        connection: int | None = None,
-    ) -> list[LogEntry]:
-        """Every logged message of every connection, in time order, optionally filtered.
-
-        Args:
-            type: Keep only this event type.
-            direction: Keep only ``"recv"`` or ``"send"``.
-            connection: Keep only this connection id.
-
-        Returns:
-            The entries.
-        """
-        entries = [
-            e
-            for conn in self.connections
-            if connection is None or conn.id == connection
-            for e in conn.log
-            if (type is None or e.type == type) and (direction is None or e.direction == direction)
-        ]
-        entries.sort(key=lambda e: e.t)
-        return entries
-
-    def response_by_id(self, response_id: str) -> ResponseRecord:
-        """Find a response by its ``response.id``.
-
-        Args:
-            response_id: The id.
-
-        Returns:
-            The record.
-
-        Raises:
-            KeyError: If no response has that id.
-        """
-        for record in self.responses:
-            if record.response_id == response_id:
-                return record
-        raise KeyError(response_id)
-
-    def iter_events(self, response: ResponseRecord) -> Iterator[dict[str, Any]]:
-        """Yield the sent events that carry ``response``'s id, in order.
-
-        Args:
-            response: The response.
-
-        Yields:
-            The events.
-        """
-        for entry in self.log(direction="send", connection=response.connection):
-            event = entry.event
-            rid = event.get("response_id") or (event.get("response") or {}).get("id")
-            if rid == response.response_id:
-                yield event
-
-    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-        """Wait until ``predicate()`` is true; it is re-checked on every state change.
-
-        Args:
-            predicate: The condition.
-            timeout: Seconds to wait.
-
-        Raises:
-            TimeoutError: If it is still false after ``timeout``.
-        """
-        async with asyncio.timeout(timeout):
-            while not predicate():
-                await self._changed.wait()
-
-    async def wait_for_connection(self, count: int = 1, timeout: float = 5.0) -> SimConnection:
-        """Wait until ``count`` connections have been made.
-
-        Args:
-            count: Connection number to wait for (1 = the first).
-            timeout: Seconds to wait.
-
-        Returns:
-            Connection number ``count``.
-
-        Raises:
-            TimeoutError: On timeout.
-        """
-        await self.wait_until(lambda: len(self.connections) >= count, timeout)
-        return self.connections[count - 1]
-
-    async def wait_for_response(self, number: int, timeout: float = 5.0) -> ResponseRecord:
-        """Wait until response ``number`` exists (it may still be pending).
-
-        Args:
-            number: Simulator-wide response number (1 = the first).
-            timeout: Seconds to wait.
-
-        Returns:
-            The record.
-
-        Raises:
-            TimeoutError: On timeout.
-        """
-        await self.wait_until(lambda: len(self.responses) >= number, timeout)
-        return self.responses[number - 1]
-
-    async def wait_done(self, record: ResponseRecord, timeout: float = 5.0) -> ResponseRecord:
-        """Wait until a response ends (``response.done`` sent or connection dropped).
-
-        Args:
-            record: The response.
-            timeout: Seconds to wait.
-
-        Returns:
-            The same record.
-
-        Raises:
-            TimeoutError: On timeout.
-        """
-        await asyncio.wait_for(record.done.wait(), timeout)
-        return record
 
     # -------------------------------------------------------------- handler
 
