@@ -242,12 +242,15 @@ class Ledger:
             request_id: E.g. the ``event_id`` of a ``response.create``.
             timeout: Seconds until it times out; the ledger's default if ``None``.
 
+        A request flagged before it was expected (see :meth:`flag_request`)
+        stays flagged: expecting it is a no-op.
+
         Returns:
             The deadline, in clock time.
 
         Raises:
             InvalidIdError: If ``request_id`` is empty or not a str.
-            AlreadyBoundError: If the id is already known.
+            AlreadyBoundError: If the id is already pending, bound or timed out.
             ValueError: If ``timeout`` is negative or not finite.
             GateError: If ``max_pending`` requests are already waiting.
         """
@@ -256,7 +259,10 @@ class Ledger:
         with self._lock:
             now = self.clock.now()
             self._expire_locked(now)
-            if request_id in self._requests:
+            known = self._requests.get(request_id)
+            if known is not None:
+                if known.generation_id is None and known.reason is not None:
+                    return known.deadline  # flagged before it was expected: stays flagged
                 raise AlreadyBoundError(f"request {request_id!r} is already known")
             if self._pending >= self.max_pending:
                 raise GateError(

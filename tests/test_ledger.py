@@ -194,6 +194,14 @@ def test_flag_request_never_expected_is_remembered(gate: PlaybackGate) -> None:
     assert gate.bind("ghost", "resp").dead_on_arrival
 
 
+def test_expect_after_a_pre_emptive_flag_keeps_the_flag(gate: PlaybackGate) -> None:
+    gate.flag_request("early", DropReason.CANCELLED)
+    gate.expect("early")  # the create is seen after the cancel: no error, still flagged
+    assert gate.pending_requests() == []
+    binding = gate.bind("early", "resp")
+    assert binding.dead_on_arrival and binding.reason is DropReason.CANCELLED
+
+
 def test_flag_rejects_non_flag_reasons(gate: PlaybackGate) -> None:
     for reason in (DropReason.RETIRED, DropReason.MALFORMED, "cancelled"):
         with pytest.raises(ValueError, match="not a flag reason"):
