@@ -34,11 +34,11 @@ def check_cap(name: str, value: int) -> int:
     return value
 
 
-def check_timeout(timeout: float) -> float:
-    """Return ``timeout`` as a float if it is finite and ``>= 0``.
+def check_timeout(timeout: float, name: str = "request timeout") -> float:
+    """Return ``timeout`` (seconds) as a float if it is finite and ``>= 0``.
 
     Raises:
-        ValueError: If it is negative, infinite, NaN or not a number.
+        ValueError: Naming the setting, if it is negative, infinite, NaN or not a number.
     """
     if (
         not isinstance(timeout, int | float)
@@ -46,7 +46,7 @@ def check_timeout(timeout: float) -> float:
         or not math.isfinite(timeout)
         or timeout < 0
     ):
-        raise ValueError(f"request timeout must be a finite number >= 0 seconds, got {timeout!r}")
+        raise ValueError(f"{name} must be a finite number >= 0 seconds, got {timeout!r}")
     return float(timeout)
 
 

@@ -642,3 +642,27 @@ def test_fuzz_garbage_never_affects_healthy_responses(
         assert info is not None and info.state is GenerationState.DONE
         assert info.request_id == f"hreq-{n}" and info.dropped.frames == 0
     assert h.sent == [c for c in h.sent if not str(c["response_id"]).startswith("hresp")]
+
+
+# ---- constructor settings ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_tracked": -1}, "max_tracked must be a positive int"),
+        ({"max_delta_chars": 0}, "max_delta_chars must be a positive int"),
+        ({"max_malformed_kept": 0}, "max_malformed_kept must be a positive int"),
+        ({"unattributed_grace": float("nan")}, "unattributed_grace must be a finite number"),
+        ({"unattributed_grace": -1.0}, "unattributed_grace must be a finite number"),
+        ({"unattributed_policy": "play"}, "unattributed_policy must be an UnattributedPolicy"),
+    ],
+)
+def test_bad_settings_are_refused_naming_the_setting(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        RealtimeTap(PlaybackGate(), **kwargs)
+
+
+def test_a_gate_is_required() -> None:
+    with pytest.raises(TypeError, match="gate must be a PlaybackGate"):
+        RealtimeTap(object())  # type: ignore[arg-type]

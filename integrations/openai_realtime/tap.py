@@ -41,6 +41,7 @@ from gate import (
     PlaybackGate,
     UnknownRequestError,
 )
+from gate.validation import check_cap, check_timeout
 from integrations.openai_realtime.attribution import (
     Attribution,
     Request,
@@ -119,6 +120,11 @@ class RealtimeTap:
         max_malformed_kept: Bound on :attr:`malformed_events`.
         on_malformed: Called with each :class:`MalformedEvent` (e.g. to attach
             a trace line number). Exceptions from it are logged.
+
+    Raises:
+        TypeError: If ``gate`` is not a :class:`~gate.PlaybackGate`.
+        ValueError: If a bound or the grace is out of range, or the policy
+            is not an :class:`UnattributedPolicy`.
     """
 
     def __init__(
@@ -135,6 +141,19 @@ class RealtimeTap:
         max_malformed_kept: int = 1000,
         on_malformed: Callable[[MalformedEvent], None] | None = None,
     ) -> None:
+        if not isinstance(gate, PlaybackGate):
+            raise TypeError(f"gate must be a PlaybackGate, got {type(gate).__name__}")
+        if not isinstance(unattributed_policy, UnattributedPolicy):
+            raise ValueError(
+                f"unattributed_policy must be an UnattributedPolicy, got {unattributed_policy!r}"
+            )
+        check_timeout(unattributed_grace, "unattributed_grace")
+        for name, bound in (
+            ("max_tracked", max_tracked),
+            ("max_delta_chars", max_delta_chars),
+            ("max_malformed_kept", max_malformed_kept),
+        ):
+            check_cap(name, bound)
         self.gate = gate
         self.send = send
         self.decode_audio = decode_audio
