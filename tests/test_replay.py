@@ -6,6 +6,11 @@ import argparse
 import asyncio
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
+import time
 import wave
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +24,7 @@ from integrations.openai_realtime import replay_cli
 from integrations.openai_realtime.playout import SimulatedPlayout
 from integrations.openai_realtime.replay import Replayer, ReplayResult, replay_entries, replay_file
 from integrations.openai_realtime.tap import RealtimeTap
-from integrations.openai_realtime.trace import TraceRecorder
+from integrations.openai_realtime.trace import TraceError, TraceLimits, TraceRecorder
 from integrations.openai_realtime.trace_script import TraceScript
 
 RATE = 24_000
@@ -263,6 +268,95 @@ def test_bad_trace_exits_2_with_the_line_and_leaves_no_output(
 def test_missing_trace_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(str(tmp_path / "nope.jsonl")) == 2
     assert "nope.jsonl" in capsys.readouterr().err
+
+
+def test_a_huge_gap_in_t_exits_2_before_writing_any_silence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s = TraceScript()
+    s.response_created(0.0, "r", None)
+    s.audio(0.0, "r", 480)
+    s.add(1e9, "server", {"type": "rate_limits.updated"})  # 30 years: 48 TB of silence
+    trace = s.write(tmp_path / "t.jsonl")
+    out, report = tmp_path / "o.wav", tmp_path / "r.json"
+    assert run_cli(str(trace), "--out", str(out), "--report", str(report)) == 2
+    err = capsys.readouterr().err
+    assert "line 3: 't' = 1e+09 s is past the replay limit of 14400 s (--max-duration)" in err
+    assert [p.name for p in tmp_path.iterdir()] == ["t.jsonl"]
+    # the limit is an option: a 10 s trace passes at 10 s and fails at 9
+    s = TraceScript()
+    s.audio(0.0, "r", 480)
+    s.add(10.0, "server", {"type": "rate_limits.updated"})
+    trace = s.write(tmp_path / "t.jsonl")
+    assert run_cli(str(trace), "--out", str(out), "--max-duration", "10") == 0
+    assert read_wav(out)[1].size == 10 * RATE
+    out.unlink()
+    assert run_cli(str(trace), "--out", str(out), "--max-duration", "9") == 2
+    assert "line 2: 't' = 10 s is past the replay limit of 9 s" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["t.jsonl"]
+    assert run_cli(str(trace), "--max-duration", "inf") == 2
+
+
+def test_queued_audio_past_the_limit_is_refused_at_its_line() -> None:
+    s = TraceScript()
+    s.response_created(0.0, "r", None)
+    s.audio(0.5, "r", RATE)  # 1 s queued at 0.5 s: plays until 1.5 s
+    s.audio(0.6, "r", RATE)  # would play until 2.5 s
+    blocks: list[int] = []
+    with pytest.raises(
+        TraceError, match=r"^line 3: replay would run to 2\.5 s, past its limit of 2 s"
+    ):
+        replay_entries(
+            s.ordered(),
+            limits=TraceLimits(max_duration_s=2.0),
+            write_audio=lambda rate, block: blocks.append(len(block)),
+        )
+    assert sum(blocks) == int(0.6 * RATE)  # nothing past the refused line was made
+
+
+def test_output_is_capped_at_what_a_wav_holds_at_the_trace_rate() -> None:
+    s = TraceScript(sample_rate=384_000)  # 4 GiB of mono PCM16 is 5592 s at 384 kHz
+    s.session(0.0, {"type": "audio/pcm", "rate": 384_000})
+    s.audio(0.0, "r", 480)
+    s.add(6000.0, "server", {"type": "rate_limits.updated"})  # within the 4 h default
+    with pytest.raises(TraceError, match=r"^line 3: .*the most a 4 GiB WAV holds at 384000 Hz"):
+        replay_entries(s.ordered())
+
+
+def test_sigterm_removes_the_temp_files(tmp_path: Path) -> None:
+    """A terminated replay exits 143 and leaves nothing behind.
+
+    The trace is a FIFO the test holds open, so the replay is mid-way, its WAV half written.
+    """
+    fifo = tmp_path / "t.fifo"
+    os.mkfifo(fifo)
+    out = tmp_path / "played.wav"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gate.cli", "replay", str(fifo), "--out", str(out)],
+        cwd=Path(__file__).resolve().parents[1],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    writer = os.open(fifo, os.O_RDWR)  # never blocks; keeps the replay waiting for more
+    try:
+        s = TraceScript()
+        s.audio(0.0, "r", 480)
+        s.add(1.0, "server", {"type": "rate_limits.updated"})
+        os.write(writer, s.to_jsonl().encode())
+        deadline = time.monotonic() + 10
+        while not any(p.stat().st_size for p in tmp_path.glob(".played.wav.*.tmp")):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        os.close(writer)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert "terminated" in err and "Traceback" not in err
+    assert [p.name for p in tmp_path.iterdir()] == ["t.fifo"]
 
 
 def test_replay_file_returns_the_same_result_it_reports(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from integrations.openai_realtime.trace import (
     TraceLimits,
     TraceRecorder,
     iter_trace,
+    parse_line,
     read_trace,
     scrub,
 )
@@ -234,3 +235,30 @@ def test_a_line_exactly_at_the_limit_is_accepted() -> None:
     assert len(entries) == 2
     with pytest.raises(TraceError, match="line 1: line is longer"):
         list(iter_trace(io.BytesIO(line + b"\n"), TraceLimits(max_line_bytes=len(line) - 1)))
+
+
+def test_a_line_of_many_small_containers_is_refused_before_parsing(tmp_path: Path) -> None:
+    n = (8 << 20) // 3 - 100  # inside the 8 MiB line limit; parsed, it took 393 MiB
+    bomb = b'{"t": 1, "from": "server", "event": {"type": "x", "a": [' + b"{}," * n + b"{}]}}"
+    tracemalloc.start()
+    try:
+        with pytest.raises(TraceError, match=r"^line 2: line holds 2796\d{3} '\{' / '\[' bytes"):
+            parse_line(bomb, 2)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 100_000  # counted in place: nothing was built
+    with pytest.raises(TraceError, match="more than 100000"):
+        read_trace(_write(tmp_path, GOOD, bomb))
+    del bomb
+
+
+def test_the_container_bound_is_a_limit() -> None:
+    line = b'{"t": 1, "from": "server", "event": {"type": "x", "a": [{}, {}]}}'  # 5 containers
+    assert parse_line(line, 1, TraceLimits(max_containers=5)) is not None
+    with pytest.raises(TraceError, match=r"line 1: line holds 5 .* more than 4"):
+        parse_line(line, 1, TraceLimits(max_containers=4))
+    audio = GOOD.replace('"response.create"', '"x", "delta": "' + pcm16_delta(100_000) + '"')
+    assert (
+        parse_line(audio.encode(), 1, TraceLimits(max_containers=2)) is not None
+    )  # no '{' in base64

@@ -38,6 +38,7 @@ class SimulatedPlayout:
         self._write = write
         self._queue: deque[tuple[str, Samples]] = deque()
         self._head_offset = 0  # samples of the queue's head already played
+        self._queued = 0
         self.position = 0
         """Output samples emitted so far (audio and silence)."""
         self.silence = 0
@@ -50,7 +51,7 @@ class SimulatedPlayout:
     @property
     def queued(self) -> int:
         """Samples waiting to play."""
-        return sum(len(s) for _, s in self._queue) - self._head_offset
+        return self._queued
 
     def advance_to(self, t: float) -> None:
         """Play until virtual time ``t`` (seconds); earlier times are a no-op.
@@ -67,6 +68,7 @@ class SimulatedPlayout:
             n = min(len(samples) - self._head_offset, target - self.position)
             self._emit(generation_id, samples[self._head_offset : self._head_offset + n])
             self._head_offset += n
+            self._queued -= n
             if self._head_offset == len(samples):
                 self._queue.popleft()
                 self._head_offset = 0
@@ -80,6 +82,7 @@ class SimulatedPlayout:
         """
         if len(samples):
             self._queue.append((generation_id, samples))
+            self._queued += len(samples)
 
     def purge(self, generation_id: str, reason: DropReason) -> None:
         """Drop every queued, unplayed sample of ``generation_id`` (the purge sink protocol).
@@ -101,6 +104,7 @@ class SimulatedPlayout:
         if removed:
             self._queue = kept
             self._head_offset = 0
+            self._queued -= removed
             self.purged[generation_id] = self.purged.get(generation_id, 0) + removed
 
     def drain(self) -> None:
@@ -109,6 +113,7 @@ class SimulatedPlayout:
             generation_id, samples = self._queue.popleft()
             self._emit(generation_id, samples[self._head_offset :])
             self._head_offset = 0
+        self._queued = 0
 
     def _emit(self, generation_id: str, block: Samples) -> None:
         self.position += len(block)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 import wave
@@ -34,6 +35,7 @@ from integrations.openai_realtime.trace import (
 __all__ = ["ReplayResult", "Replayer", "ResponseOutcome", "replay_entries", "replay_file"]
 
 _MAX_MALFORMED_LISTED = 1000
+_WAV_MAX_SAMPLES = (0xFFFF_FFFF - 36) // 2  # mono PCM16: the RIFF size field is 32-bit
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +154,10 @@ class Replayer:
         timeout: Request timeout in seconds.
         unattributed_policy: The tap's policy for unattributed responses.
         write_audio: Receives ``(sample_rate, block)`` for every output block.
+        limits: ``limits.max_duration_s`` bounds ``t`` and the output's length.
+
+    Raises:
+        ValueError: If ``limits.max_duration_s`` is not positive and finite.
     """
 
     def __init__(
@@ -160,7 +166,12 @@ class Replayer:
         timeout: float = 10.0,
         unattributed_policy: UnattributedPolicy = UnattributedPolicy.PLAY,
         write_audio: Callable[[int, Samples], None] | None = None,
+        limits: TraceLimits = DEFAULT_LIMITS,
     ) -> None:
+        if not 0 < limits.max_duration_s < math.inf:
+            raise ValueError(
+                f"max_duration_s must be positive and finite, got {limits.max_duration_s}"
+            )
         self.clock = VirtualClock()
         self.gate = PlaybackGate(clock=self.clock, request_timeout=timeout)
         self.tap = RealtimeTap(
@@ -171,6 +182,8 @@ class Replayer:
         )
         self.playout: SimulatedPlayout | None = None
         self._write_audio = write_audio
+        self._max_duration_s = limits.max_duration_s
+        self._max_samples = 0  # output cap, set with the output rate
         self._line = 0
         self._received: dict[str, int] = {}
         self._cancels: list[dict[str, Any]] = []
@@ -181,10 +194,19 @@ class Replayer:
         """Handle one entry at its time.
 
         Raises:
-            TraceError: If ``entry.t`` is earlier than the previous entry's.
+            TraceError: If ``entry.t`` is earlier than the previous entry's, or
+                the output would run past ``max_duration_s`` (or what a WAV holds).
         """
         if entry.t < self.clock.now():
             raise TraceError(entry.line, f"'t' goes back in time ({entry.t} < {self.clock.now()})")
+        if entry.t > self._max_duration_s:
+            raise TraceError(
+                entry.line,
+                f"'t' = {entry.t:g} s is past the replay limit of {self._max_duration_s:g} s "
+                "(--max-duration)",
+            )
+        if self.playout is not None:
+            self._check_output(entry.line, entry.t * self.playout.sample_rate)
         self.clock.set(entry.t)
         self._line = entry.line
         if self.playout is not None:
@@ -201,6 +223,10 @@ class Replayer:
         self._received[rid] = self._received.get(rid, 0) + frame.samples_per_channel
         if self.playout is None:
             self.playout = SimulatedPlayout(frame.sample_rate, self._write_block)
+            self._max_samples = min(
+                int(self._max_duration_s * frame.sample_rate + 1e-6), _WAV_MAX_SAMPLES
+            )
+            self._check_output(entry.line, entry.t * frame.sample_rate)
             self.gate.add_sink(self.playout)
             self.playout.advance_to(entry.t)
         if frame.sample_rate != self.playout.sample_rate:
@@ -215,6 +241,8 @@ class Replayer:
             )
             return
         if self.gate.admit(rid, frame):
+            n = frame.samples_per_channel
+            self._check_output(entry.line, self.playout.position + self.playout.queued + n)
             self.playout.enqueue(rid, frame.data)  # type: ignore[arg-type]
 
     def finish(self) -> ReplayResult:
@@ -251,6 +279,21 @@ class Replayer:
             malformed=self._malformed,
         )
 
+    def _check_output(self, line: int, end: float) -> None:
+        """Refuse output that would run to sample ``end``, before any of it is made."""
+        if self.playout is None or end <= self._max_samples + 1e-6:
+            return
+        rate = self.playout.sample_rate
+        limit_s = self._max_samples / rate
+        bound = (
+            "(--max-duration)"
+            if limit_s >= self._max_duration_s - 1 / rate
+            else f"(the most a 4 GiB WAV holds at {rate} Hz)"
+        )
+        raise TraceError(
+            line, f"replay would run to {end / rate:g} s, past its limit of {limit_s:g} s {bound}"
+        )
+
     def _note_response(self, event: Mapping[str, Any]) -> None:
         kind = event.get("type")
         if kind in ("response.created", "response.done"):
@@ -281,6 +324,7 @@ def replay_entries(
     timeout: float = 10.0,
     unattributed_policy: UnattributedPolicy = UnattributedPolicy.PLAY,
     write_audio: Callable[[int, Samples], None] | None = None,
+    limits: TraceLimits = DEFAULT_LIMITS,
 ) -> ReplayResult:
     """Replay entries and return the result.
 
@@ -289,6 +333,7 @@ def replay_entries(
         timeout: Request timeout in seconds.
         unattributed_policy: The tap's policy for unattributed responses.
         write_audio: Receives ``(sample_rate, block)`` for every output block.
+        limits: ``limits.max_duration_s`` bounds ``t`` and the output's length.
 
     Returns:
         The per-response outcomes and totals.
@@ -297,7 +342,10 @@ def replay_entries(
         TraceError: If the entries are bad (see :func:`iter_trace`).
     """
     replayer = Replayer(
-        timeout=timeout, unattributed_policy=unattributed_policy, write_audio=write_audio
+        timeout=timeout,
+        unattributed_policy=unattributed_policy,
+        write_audio=write_audio,
+        limits=limits,
     )
     for entry in entries:
         replayer.feed(entry)
@@ -376,6 +424,7 @@ def replay_file(
                 timeout=timeout,
                 unattributed_policy=unattributed_policy,
                 write_audio=wav.write if wav is not None else None,
+                limits=limits,
             )
         if wav is not None:
             wav.close(result.sample_rate)

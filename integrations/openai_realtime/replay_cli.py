@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import math
+import signal
 import sys
+import threading
+from types import FrameType
 from typing import Any
 
 __all__ = ["register", "run"]
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised on the main thread so the replay removes its temp files."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated(signum)
 
 
 def register(subparsers: Any) -> None:
@@ -44,6 +60,13 @@ def register(subparsers: Any) -> None:
         help="longest trace line accepted (default 8 MiB)",
     )
     parser.add_argument(
+        "--max-duration",
+        type=float,
+        default=4 * 3600.0,
+        metavar="S",
+        help="latest 't' and longest output accepted, seconds (default 14400: 4 hours)",
+    )
+    parser.add_argument(
         "-v", "--verbose", action="store_true", help="log what the tap and the gate decide"
     )
     parser.set_defaults(handler=run)
@@ -64,9 +87,11 @@ def run(args: argparse.Namespace) -> int:
     from integrations.openai_realtime.tap import UnattributedPolicy
     from integrations.openai_realtime.trace import TraceError, TraceLimits
 
-    if not (args.timeout >= 0) or args.max_line_bytes < 1:
+    if not (args.timeout >= 0) or args.max_line_bytes < 1 or not 0 < args.max_duration < math.inf:
         print(
-            "playback-gate replay: --timeout must be >= 0, --max-line-bytes >= 1", file=sys.stderr
+            "playback-gate replay: --timeout must be >= 0, --max-line-bytes >= 1, "
+            "--max-duration > 0 and finite",
+            file=sys.stderr,
         )
         return 2
     gate_logger = logging.getLogger("playback_gate")
@@ -75,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     else:  # the report lists malformed events; keep stderr for errors
         gate_logger.setLevel(logging.ERROR)
+    on_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if on_main else None
     try:
         result = replay_file(
             args.trace,
@@ -82,7 +109,9 @@ def run(args: argparse.Namespace) -> int:
             out_wav=args.out,
             report=args.report,
             unattributed_policy=UnattributedPolicy(args.unattributed),
-            limits=TraceLimits(max_line_bytes=args.max_line_bytes),
+            limits=TraceLimits(
+                max_line_bytes=args.max_line_bytes, max_duration_s=args.max_duration
+            ),
         )
     except TraceError as e:
         print(f"playback-gate replay: {args.trace}: {e}", file=sys.stderr)
@@ -90,7 +119,12 @@ def run(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"playback-gate replay: {e}", file=sys.stderr)
         return 2
+    except _Terminated as e:  # replay_file has removed its temp files
+        print("playback-gate replay: terminated", file=sys.stderr)
+        return 128 + e.signum
     finally:
+        if on_main:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
         gate_logger.setLevel(level)
     print(
         f"{'response':<28} {'request':<28} {'state':<8} {'reason':<11} "

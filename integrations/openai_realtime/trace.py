@@ -62,10 +62,18 @@ class TraceLimits:
         max_line_bytes: Longest line (8 MiB: about 2 minutes of 24 kHz PCM16
             in one base64 delta).
         max_depth: Deepest nesting of objects and arrays in one event.
+        max_containers: Most ``{`` and ``[`` bytes in one line, counted before
+            parsing (an upper bound on its objects and arrays; base64 audio has
+            none). Caps what one line can expand to in memory.
+        max_duration_s: Latest ``t`` a replay accepts, and the longest output it
+            writes (4 hours: 691 MB of WAV at 24 kHz). Checked before any
+            silence is generated, so a gap in ``t`` never runs away.
     """
 
     max_line_bytes: int = 8 << 20
     max_depth: int = 32
+    max_containers: int = 100_000
+    max_duration_s: float = 4 * 3600.0
 
 
 DEFAULT_LIMITS = TraceLimits()
@@ -113,11 +121,19 @@ def parse_line(raw: bytes, line: int, limits: TraceLimits = DEFAULT_LIMITS) -> T
         The entry, or ``None`` for a blank line.
 
     Raises:
-        TraceError: If the line is too long, not UTF-8, not JSON, too deep, or
-            not a valid entry (``t``, ``from``, ``event`` with a ``type``).
+        TraceError: If the line is too long, not UTF-8, holds too many objects
+            and arrays, is not JSON, is too deep, or is not a valid entry
+            (``t``, ``from``, ``event`` with a ``type``).
     """
     if len(raw) > limits.max_line_bytes + 2:
         raise TraceError(line, f"line is longer than {limits.max_line_bytes} bytes")
+    containers = raw.count(b"{") + raw.count(b"[")
+    if containers > limits.max_containers:
+        raise TraceError(
+            line,
+            f"line holds {containers} '{{' / '[' bytes (JSON objects and arrays), "
+            f"more than {limits.max_containers}",
+        )
     try:
         text = raw.decode("utf-8").strip()
     except UnicodeDecodeError as e:
