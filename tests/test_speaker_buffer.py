@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
+import threading
 import tracemalloc
 import wave
 from pathlib import Path
@@ -13,9 +15,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gate import DropReason, FrameFormatError, PcmFrame, PlaybackGate
-from integrations.speakers import BufferFullError, ChunkBuffer, Fade, FormatConverter, WavSink
+from integrations.speakers import (
+    BaseSink,
+    BufferFullError,
+    ChunkBuffer,
+    Fade,
+    FormatConverter,
+    SinkInactiveError,
+    WavSink,
+)
 from integrations.speakers.convert import frame_samples, mix_channels, to_dtype
 from integrations.speakers.fade import gains
+from integrations.speakers.pull_signal import PullSignal
 
 BLOCK = 480
 
@@ -78,8 +89,28 @@ def test_segment_fifo_limit_is_reported_and_same_generation_chunks_merge() -> No
     buf.push("b", const(2, 10))
     buf.push("a", const(1, 10))
     buf.push("b", const(2, 10))
-    with pytest.raises(BufferFullError, match="4 chunks"):
+    assert buf.free_segments == 0 and buf.free_frames > 10
+    assert not buf.fits(10)  # frames are free, chunk slots are not
+    with pytest.raises(BufferFullError, match="4 of 4 chunk slots used"):
         buf.push("a", const(1, 10))
+    buf.pull(np.zeros((10, 1), np.int16))  # the first segment ("a" x 50) is still partly queued
+    assert not buf.fits(10)
+    buf.pull(np.zeros((490, 1), np.int16))  # the rest of it
+    assert buf.free_segments == 1 and buf.fits(10)
+
+
+def test_fits_counts_the_two_slots_of_a_chunk_that_wraps_the_ring() -> None:
+    buf = ChunkBuffer(100, 1, max_segments=3)
+    buf.push("a", const(1, 60))
+    buf.push("b", const(2, 30))
+    buf.pull(np.zeros((60, 1), np.int16))  # ring frames 0-59 free, write index at 90
+    assert buf.free_frames == 70 and buf.free_segments == 2
+    assert buf.fits(10)  # 90-99: one slot
+    assert buf.fits(20)  # wraps: two slots, two free
+    buf.push("c", const(3, 5))
+    assert not buf.fits(20) and buf.fits(5)  # wrapping needs two slots, one is left
+    with pytest.raises(BufferFullError, match="chunk slots"):
+        buf.push("a", const(1, 20))
 
 
 # ---- purge ------------------------------------------------------------------------------
@@ -382,7 +413,7 @@ def test_frame_samples_reads_pcm_and_livekit_frames() -> None:
 def test_wav_sink_plays_the_gated_scene_into_a_file(tmp_path: Path) -> None:
     gate = PlaybackGate()
     path = tmp_path / "out.wav"
-    sink = WavSink(path, gate, samplerate=16_000, paced=False, fade_ms=2)
+    sink = WavSink(gate, path=path, samplerate=16_000, paced=False, fade_ms=2)
     sink.start()
     assert sink.write("a", PcmFrame(np.full(1600, 1000, np.int16), 16_000))
     assert sink.write("b", PcmFrame(np.full(800, -2000, np.int16), 16_000))
@@ -404,3 +435,139 @@ def test_wav_sink_plays_the_gated_scene_into_a_file(tmp_path: Path) -> None:
     (cut,) = sink.cuts()
     assert cut.faded_frames == fade and cut.cancel_to_silence == pytest.approx(fade / 16_000)
     assert gate.generation("a").dropped.frames == 1  # type: ignore[union-attr]
+
+
+# ---- awrite: waiting for room -----------------------------------------------------------
+
+TEN_MS = PcmFrame(np.full(240, 1000, np.int16), 24_000)
+
+
+async def test_awrite_waits_for_chunk_slots_when_generations_interleave(tmp_path: Path) -> None:
+    # Alternating 10 ms frames of two generations take a chunk slot each; awrite must wait for
+    # slots, not only frames (it used to raise BufferFullError with most frames free).
+    # (The default sizes slots at one per 10 ms of buffer; fewer show the wait quickly.)
+    slots = 64
+    sink = WavSink(
+        PlaybackGate(), path=tmp_path / "x.wav", samplerate=24_000, paced=False, max_segments=slots
+    )
+    sink.start()
+    for i in range(slots + 200):
+        assert await sink.awrite("resp_oob" if i % 2 else "resp_default", TEN_MS)
+    assert sink.buffer.free_frames > sink.buffer.capacity // 2  # slots, not frames, ran out
+    assert sink.buffer.frames_out > 0  # waiting advanced the (virtual) device clock
+    with pytest.raises(BufferFullError, match="chunk slots"):
+        while True:  # write() does not wait: it says why
+            sink.write("resp_oob", TEN_MS)
+            sink.write("resp_default", TEN_MS)
+    await sink.drain()
+    played = sink.stats().buffer.played
+    assert played["resp_default"] == played["resp_oob"] >= (slots + 200) // 2 * 240
+    sink.close()
+
+
+async def test_awrite_on_a_paced_sink_is_woken_by_the_pulling_thread(tmp_path: Path) -> None:
+    sink = WavSink(
+        PlaybackGate(), path=tmp_path / "x.wav", samplerate=24_000, buffer_seconds=0.2,
+        max_segments=4,
+    )  # fmt: skip
+    n = 40  # 0.4 s of audio through 4 slots and 0.2 s of buffer
+    with sink:
+        for i in range(n):
+            assert await sink.awrite("a" if i % 2 else "b", TEN_MS)
+        await sink.drain(timeout=10)
+        assert sink.stats().buffer.played == {"a": n // 2 * 240, "b": n // 2 * 240}
+        assert sink.stats().buffer.frames_purged == 0
+
+
+async def test_pull_signal_wakes_a_waiter_from_another_thread() -> None:
+    signal = PullSignal(recheck=3600.0)  # only notify() can end the wait in time
+    waiter = asyncio.ensure_future(signal.wait())
+    await asyncio.sleep(0)
+    assert signal.waiting
+    thread = threading.Thread(target=signal.notify)
+    thread.start()
+    async with asyncio.timeout(10):
+        await waiter
+    thread.join()
+    assert not signal.waiting
+    signal.notify()  # nobody waits: a no-op
+
+
+async def test_awrite_on_a_sink_that_is_not_playing_raises_instead_of_waiting(
+    tmp_path: Path,
+) -> None:
+    # Unpaced, so start() + stop() pull nothing: the same path as a paced sink never started.
+    sink = WavSink(
+        PlaybackGate(), path=tmp_path / "y.wav", samplerate=24_000, buffer_seconds=1, paced=False
+    )
+    frame = PcmFrame(np.ones(2400, np.int16), 24_000)  # 100 ms
+    for _ in range(10):  # what fits is queued before start(), to the last frame
+        assert await sink.awrite("resp_1", frame)
+    assert sink.buffer.free_frames == 0
+    with pytest.raises(SinkInactiveError, match=r"not playing.*start"):
+        await sink.awrite("resp_1", frame)
+    sink.start()
+    sink.stop()
+    with pytest.raises(SinkInactiveError):
+        await sink.awrite("resp_1", frame)
+    assert sink.buffer.queued("resp_1") == 24_000
+    sink.close()
+
+
+class _StalledSink(BaseSink):
+    """Plays (per ``active``) but never pulls: a hung device."""
+
+    active = True  # type: ignore[assignment]
+
+    def _now(self) -> float | None:
+        return None
+
+
+async def test_awrite_timeout_and_a_chunk_larger_than_the_buffer() -> None:
+    sink = _StalledSink(None, samplerate=1000, buffer_seconds=0.1)
+    full = PcmFrame(np.ones(100, np.int16), 1000)
+    assert await sink.awrite("a", full)
+    with pytest.raises(TimeoutError):
+        await sink.awrite("a", PcmFrame(np.ones(1, np.int16), 1000), timeout=0.05)
+    with pytest.raises(BufferFullError, match="cannot fit a speaker buffer of 100"):
+        await sink.awrite("a", PcmFrame(np.ones(101, np.int16), 1000))
+
+
+async def test_a_generation_flagged_while_awrite_waits_is_not_queued() -> None:
+    gate = PlaybackGate()
+    sink = _StalledSink(gate, samplerate=24_000, buffer_seconds=0.01)
+    assert await sink.awrite("a", TEN_MS)  # fills the buffer; nothing ever pulls
+    pending = asyncio.ensure_future(sink.awrite("b", TEN_MS))
+    await asyncio.sleep(0)
+    assert not pending.done()
+    gate.flag("b", DropReason.CANCELLED)  # the purge wakes the writer
+    async with asyncio.timeout(10):
+        assert await pending is False
+    assert sink.buffer.queued("b") == 0 and sink.buffer.queued("a") == 240
+    sink.close()
+
+
+# ---- the sink constructors --------------------------------------------------------------
+
+
+def test_wav_sink_takes_the_gate_first_like_speaker_sink(tmp_path: Path) -> None:
+    gate = PlaybackGate()
+    sink = WavSink(gate, path=tmp_path / "a.wav", samplerate=8000, paced=False)
+    assert sink.gate is gate and sink.path == tmp_path / "a.wav"
+    sink.close()
+    with pytest.raises(TypeError, match="positional argument"):  # the old order fails loudly
+        WavSink(str(tmp_path / "b.wav"), gate)  # type: ignore[arg-type, misc]
+    with pytest.raises(TypeError, match="gate must be a PlaybackGate or None"):
+        WavSink(str(tmp_path / "b.wav"), path=tmp_path / "b.wav")  # type: ignore[arg-type]
+    assert not (tmp_path / "b.wav").exists()
+
+
+def test_chunk_slots_scale_with_the_buffer_or_are_given(tmp_path: Path) -> None:
+    def slots(**kw: float) -> int:
+        sink = WavSink(None, path=tmp_path / "s.wav", samplerate=8000, paced=False, **kw)  # type: ignore[arg-type]
+        sink.close()
+        return sink.buffer.max_segments
+
+    assert slots(buffer_seconds=60) >= 6000  # one per 10 ms chunk
+    assert slots(buffer_seconds=1) == 1024
+    assert slots(max_segments=16) == 16

@@ -96,7 +96,7 @@ def open_output(wav: str | None, device: int | str | None) -> tuple[BaseSink, st
         except SpeakerError as e:
             fallback = f"no speakers: {e}"
             wav = DEFAULT_WAV
-    return WavSink(wav, None, samplerate=SAMPLE_RATE, paced=True), f"file: {wav}", fallback
+    return WavSink(None, path=wav, samplerate=SAMPLE_RATE, paced=True), f"file: {wav}", fallback
 
 
 def _model(base_url: str | None) -> object:
@@ -215,7 +215,7 @@ async def run_demo(
             scratch = Path(tempfile.mkdtemp(prefix="playback-gate-demo-")) / "no-gate.wav"
             stack.callback(scratch.parent.rmdir)
             stack.callback(scratch.unlink, missing_ok=True)
-            baseline_sink = WavSink(scratch, None, samplerate=SAMPLE_RATE, paced=True)
+            baseline_sink = WavSink(None, path=scratch, samplerate=SAMPLE_RATE, paced=True)
             ungated_story = await stack.enter_async_context(
                 _story(options, baseline_sink, None, "marker", "no gate")
             )

@@ -1,7 +1,8 @@
 """Local speakers: a gated sink that purges flagged generations at the audio callback.
 
 ``SpeakerSink`` plays through PortAudio (python-sounddevice's callback API);
-``WavSink`` has the same interface and writes a WAV file instead, for machines
+``WavSink`` has the same interface (``WavSink(gate, path=...)`` for
+``SpeakerSink(gate, device=...)``) and writes a WAV file instead, for machines
 with no sound device.
 """
 
@@ -17,6 +18,7 @@ from integrations.speakers.devices import (
     resolve_device,
 )
 from integrations.speakers.fade import DEFAULT_FADE_MS, Fade
+from integrations.speakers.records import SinkInactiveError
 from integrations.speakers.speaker_sink import SpeakerSink
 from integrations.speakers.wav_sink import WavSink
 
@@ -32,6 +34,7 @@ __all__ = [
     "FormatConverter",
     "NoOutputDeviceError",
     "PortAudioMissingError",
+    "SinkInactiveError",
     "SinkStats",
     "SpeakerError",
     "SpeakerSink",

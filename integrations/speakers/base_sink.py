@@ -13,8 +13,10 @@ import numpy as np
 
 from gate import DropReason, Frame, PlaybackGate
 from integrations.speakers.chunk_buffer import BufferStats, ChunkBuffer, Cut
-from integrations.speakers.convert import FormatConverter, frame_samples
+from integrations.speakers.convert import Array, FormatConverter, frame_samples
 from integrations.speakers.fade import DEFAULT_FADE_MS, Fade
+from integrations.speakers.pull_signal import PullSignal
+from integrations.speakers.records import BufferFullError, SinkInactiveError
 
 __all__ = ["BaseSink", "SinkStats"]
 
@@ -22,6 +24,13 @@ logger = logging.getLogger("playback_gate.speakers")
 
 #: Converters (resamplers) kept for generations not yet ended; the oldest is ended first.
 MAX_OPEN_CONVERTERS = 32
+
+#: Chunk slots per second of buffer, unless given: one per 10 ms chunk, however interleaved.
+SEGMENTS_PER_SECOND = 100
+
+#: A waiting :meth:`BaseSink.awrite` re-checks that the sink still plays at least this often
+#: (a stream can stop by itself, with no :meth:`BaseSink.stop` to wake the writer).
+RECHECK_SECONDS = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +68,12 @@ class BaseSink:
         buffer_seconds: Audio the sink can hold, in seconds.
         resampler_quality: ``rtc.AudioResamplerQuality`` value name.
         register: Register with ``gate`` as a purge sink.
+        max_segments: Chunks the buffer holds when generations interleave (a
+            generation's consecutive chunks share one); ``None`` for one per
+            10 ms of ``buffer_seconds``, at least 1024.
 
     Raises:
+        TypeError: If ``gate`` is not a :class:`gate.PlaybackGate` or ``None``.
         ValueError: If a setting is out of range.
     """
 
@@ -75,7 +88,10 @@ class BaseSink:
         buffer_seconds: float = 30.0,
         resampler_quality: str = "medium",
         register: bool = True,
+        max_segments: int | None = None,
     ) -> None:
+        if gate is not None and not isinstance(gate, PlaybackGate):
+            raise TypeError(f"gate must be a PlaybackGate or None, got {gate!r}")
         if dtype not in ("int16", "float32"):
             raise ValueError(f"dtype must be 'int16' or 'float32', got {dtype!r}")
         if not math.isfinite(buffer_seconds) or buffer_seconds <= 0:
@@ -90,6 +106,11 @@ class BaseSink:
             self.channels,
             dtype,
             fade=self.fade,
+            max_segments=(
+                max_segments
+                if max_segments is not None
+                else max(1024, math.ceil(buffer_seconds * SEGMENTS_PER_SECOND) + 2)
+            ),
         )
         self._quality = resampler_quality
         self._direct = FormatConverter(self.samplerate, self.samplerate, self.channels, dtype)
@@ -99,6 +120,7 @@ class BaseSink:
         self._anchor: tuple[int, float] | None = None
         self._device_underflows = 0
         self._callback_errors = 0
+        self._pulled = PullSignal(RECHECK_SECONDS)  # wakes an awrite waiting for room
         self._registered = gate is not None and register
         if gate is not None and register:
             gate.add_sink(self)
@@ -106,7 +128,7 @@ class BaseSink:
     # ---- writer side ----------------------------------------------------------------------
 
     def write(self, generation_id: str, frame: Frame) -> bool:
-        """Admit ``frame`` through the gate and queue it for playback.
+        """Admit ``frame`` through the gate and queue it for playback, without waiting.
 
         Args:
             generation_id: The frame's generation (the model's response id).
@@ -118,34 +140,65 @@ class BaseSink:
 
         Raises:
             FrameFormatError: If the frame has no usable samples.
-            BufferFullError: If the buffer has no room (see :meth:`awrite`).
+            BufferFullError: If the buffer has no room now, in frames or chunk
+                slots (:meth:`awrite` waits instead).
         """
-        if self.gate is not None and not self.gate.admit(generation_id, frame):
+        out = self._admit(generation_id, frame)
+        if out is None:
             return False
-        samples = frame_samples(frame)
-        rate = int(frame.sample_rate)
-        converter = self._direct
-        if rate != self.samplerate:
-            converter = self._resampler(generation_id, rate, samples.shape[1])
-        out = converter.convert(samples)
-        self._buffer.push(generation_id, np.ascontiguousarray(out))
+        self._buffer.push(generation_id, out)
         return True
 
-    async def awrite(self, generation_id: str, frame: Frame) -> bool:
-        """Like :meth:`write`, but first wait (asynchronously) until there is room.
+    async def awrite(self, generation_id: str, frame: Frame, timeout: float | None = None) -> bool:
+        """Like :meth:`write`, but wait (asynchronously) for room instead of raising.
+
+        Room means free frames and a free chunk slot; each pull of the device
+        wakes the wait. A frame that fits is queued at once, even before
+        :meth:`start`.
 
         Args:
             generation_id: The frame's generation.
             frame: The frame.
+            timeout: Seconds to wait for room at most; ``None`` waits as long
+                as the sink plays.
 
         Returns:
-            ``True`` if queued, ``False`` if the gate dropped it.
+            ``True`` if queued; ``False`` if the gate dropped it, or flagged its
+            generation while it waited.
+
+        Raises:
+            FrameFormatError: If the frame has no usable samples.
+            BufferFullError: If the frame alone is larger than the buffer.
+            SinkInactiveError: If it must wait but the sink is not playing (not
+                started, stopped or closed), so room would never come.
+            TimeoutError: If there was no room within ``timeout``.
         """
-        need = math.ceil(frame.samples_per_channel * self.samplerate / frame.sample_rate) + 4096
-        need = min(need, self._buffer.capacity)
-        while self._buffer.free_frames < need:
-            await asyncio.sleep(0.01)
-        return self.write(generation_id, frame)
+        out = self._admit(generation_id, frame)
+        if out is None:
+            return False
+        n = out.shape[0]
+        buffer = self._buffer
+        if not buffer.fits(n):
+            if n > buffer.capacity:
+                raise BufferFullError(
+                    f"a chunk of {n} frames cannot fit a speaker buffer of {buffer.capacity}; "
+                    "write smaller frames or raise buffer_seconds"
+                )
+            async with asyncio.timeout(timeout):
+                while not buffer.fits(n):
+                    if self._drop is not None and self._drop(generation_id):
+                        return False  # flagged while waiting: purged, like what it queued
+                    if not self.active:
+                        raise SinkInactiveError(
+                            f"awrite() must wait for room for {n} frames ({buffer.free_frames} "
+                            f"frames and {buffer.free_segments} chunk slots free), but {self!r} "
+                            "is not playing, so no room would come: start() it first"
+                        )
+                    await self._wait_pull()
+            if self._drop is not None and self._drop(generation_id):
+                return False
+        buffer.push(generation_id, out)
+        return True
 
     def end(self, generation_id: str) -> None:
         """Say a generation's stream is complete: flush its resampler tail.
@@ -179,6 +232,7 @@ class BaseSink:
         self._converters.pop(generation_id, None)
         cut = self._buffer.purge(generation_id)
         self._stamp(cut, flagged_at)
+        self._pulled.notify()  # an awrite of this generation stops waiting
         logger.debug(
             "purged %s (%s): %d frames dropped", generation_id, reason.value, cut.dropped_frames
         )
@@ -315,6 +369,21 @@ class BaseSink:
     async def _wait_block(self) -> None:
         await asyncio.sleep(0.005)
 
+    async def _wait_pull(self) -> None:
+        """Wait until the next pull may have freed room."""
+        await self._pulled.wait()
+
+    def _admit(self, generation_id: str, frame: Frame) -> Array | None:
+        """Admit and convert ``frame``; its device-format samples, or ``None`` if dropped."""
+        if self.gate is not None and not self.gate.admit(generation_id, frame):
+            return None
+        samples = frame_samples(frame)
+        rate = int(frame.sample_rate)
+        converter = self._direct
+        if rate != self.samplerate:
+            converter = self._resampler(generation_id, rate, samples.shape[1])
+        return np.ascontiguousarray(converter.convert(samples))
+
     def _pull(self, out: Any, stream_time: float) -> None:
         """Fill one device block; never raises. ``stream_time``: when ``out[0]`` plays."""
         try:
@@ -327,6 +396,8 @@ class BaseSink:
         except Exception:
             out.fill(0)
             self._callback_errors += 1
+        if self._pulled.waiting:
+            self._pulled.notify()
 
     def _stamp(self, cut: Cut, flagged_at: float | None) -> None:
         cut.flagged_at = flagged_at

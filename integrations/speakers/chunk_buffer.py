@@ -130,14 +130,15 @@ class ChunkBuffer:
             if n > self.capacity - self._used:
                 raise BufferFullError(
                     f"speaker buffer full: {self._used} of {self.capacity} frames queued, "
-                    f"cannot add {n}; wait for playback or raise the buffer size"
+                    f"cannot add {n}; wait for playback (awrite) or raise the buffer size"
                 )
             w = self._write
             first = min(n, self.capacity - w)
             if self._count + (1 if first == n else 2) > self._max_segments:
                 raise BufferFullError(
-                    f"speaker buffer holds {self._count} chunks, its maximum; "
-                    "push larger chunks or raise max_segments"
+                    f"speaker buffer full: {self._count} of {self._max_segments} chunk slots "
+                    "used (interleaved generations take a slot per chunk); wait for playback "
+                    "(awrite), push larger chunks or raise max_segments"
                 )
             self._ring[w : w + first] = data[:first]
             self._add_segment(generation_id, w, first)
@@ -288,6 +289,35 @@ class ChunkBuffer:
     def free_frames(self) -> int:
         """Frames that can be pushed now."""
         return self.capacity - self._used
+
+    @property
+    def free_segments(self) -> int:
+        """Segment slots free now; a push takes at most two (one if it does not wrap)."""
+        return self._max_segments - self._count
+
+    @property
+    def max_segments(self) -> int:
+        """Segments the FIFO holds."""
+        return self._max_segments
+
+    def fits(self, frames: int) -> bool:
+        """Whether a push of ``frames`` frames would succeed now.
+
+        Lock-free: only a pull changes the state from another thread, and it
+        only frees room, so a stale read errs on the side of "no room".
+
+        Args:
+            frames: Frames of the chunk.
+
+        Returns:
+            ``True`` if both the ring and the segment FIFO have room.
+        """
+        if frames <= 0:
+            return True
+        if frames > self.capacity - self._used:
+            return False
+        wraps = frames > self.capacity - self._write
+        return self._count + (2 if wraps else 1) <= self._max_segments
 
     @property
     def last_audio_end(self) -> int:

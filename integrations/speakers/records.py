@@ -1,14 +1,18 @@
-"""What the chunk buffer reports: cuts with their timing, counters, and the full error."""
+"""What the chunk buffer reports: cuts with their timing, counters, and the sink errors."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["BufferFullError", "BufferStats", "Cut"]
+__all__ = ["BufferFullError", "BufferStats", "Cut", "SinkInactiveError"]
 
 
 class BufferFullError(RuntimeError):
     """The buffer has no room for a chunk; wait for playback or raise its capacity."""
+
+
+class SinkInactiveError(RuntimeError):
+    """A write must wait for room, but the sink is not playing, so room would never come."""
 
 
 @dataclass(slots=True)

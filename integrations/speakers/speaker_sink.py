@@ -50,6 +50,8 @@ class SpeakerSink(BaseSink):
         buffer_seconds: Audio the sink can hold.
         resampler_quality: ``rtc.AudioResamplerQuality`` value name.
         register: Register with ``gate`` as a purge sink.
+        max_segments: Chunks the buffer holds; ``None`` to size it from
+            ``buffer_seconds`` (see :class:`BaseSink`).
 
     Raises:
         PortAudioMissingError: If sounddevice or libportaudio is missing.
@@ -71,6 +73,7 @@ class SpeakerSink(BaseSink):
         buffer_seconds: float = 30.0,
         resampler_quality: str = "medium",
         register: bool = True,
+        max_segments: int | None = None,
     ) -> None:
         sd = import_sounddevice()
         info = resolve_device(device)
@@ -103,6 +106,7 @@ class SpeakerSink(BaseSink):
             buffer_seconds=buffer_seconds,
             resampler_quality=resampler_quality,
             register=register,
+            max_segments=max_segments,
         )
         self.latency = float(stream.latency)
         self._closed = False
@@ -130,12 +134,14 @@ class SpeakerSink(BaseSink):
         """
         if not self._stream.stopped:
             self._stream.stop()
+        self._pulled.notify()  # a waiting awrite sees the stop now
 
     def abort(self) -> None:
         """Stop the stream at once and drop everything queued."""
         if not self._stream.stopped:
             self._stream.abort()
         self._buffer.reset()
+        self._pulled.notify()
 
     def close(self) -> None:
         """Abort and close the stream, and unregister from the gate. Idempotent."""
@@ -150,8 +156,8 @@ class SpeakerSink(BaseSink):
 
     @property
     def active(self) -> bool:
-        """Whether the stream is running."""
-        return bool(self._stream.active)
+        """Whether the stream is running (``False`` once closed)."""
+        return not self._closed and bool(self._stream.active)
 
     @property
     def closed(self) -> bool:

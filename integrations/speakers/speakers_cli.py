@@ -75,7 +75,11 @@ def run(args: argparse.Namespace) -> int:
     sink: BaseSink
     if args.wav:
         sink = WavSink(
-            args.wav, gate, samplerate=args.samplerate or 48_000, paced=False, fade_ms=args.fade_ms
+            gate,
+            path=args.wav,
+            samplerate=args.samplerate or 48_000,
+            paced=False,
+            fade_ms=args.fade_ms,
         )
     else:
         try:
@@ -86,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"speakers: {e}")
             print(f"speakers: falling back to a WAV file: {DEFAULT_WAV}")
             sink = WavSink(
-                DEFAULT_WAV,
                 gate,
+                path=DEFAULT_WAV,
                 samplerate=args.samplerate or 48_000,
                 paced=False,
                 fade_ms=args.fade_ms,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import wave
@@ -25,9 +26,12 @@ class WavSink(BaseSink):
     plays until :meth:`advance` (or :meth:`drain`) pulls blocks, and the
     stream clock is virtual: frames written divided by the rate.
 
+    The constructor mirrors :class:`SpeakerSink`: ``WavSink(gate, path=...)``
+    for ``SpeakerSink(gate, device=...)``.
+
     Args:
-        path: The WAV file to write (overwritten).
         gate: The gate; this sink registers itself as a purge sink.
+        path: The WAV file to write (overwritten).
         samplerate: Rate of the file, in Hz.
         channels: Channels of the file.
         blocksize: Frames per pull; ``None`` for 10 ms.
@@ -36,16 +40,20 @@ class WavSink(BaseSink):
         buffer_seconds: Audio the sink can hold.
         resampler_quality: ``rtc.AudioResamplerQuality`` value name.
         register: Register with ``gate`` as a purge sink.
+        max_segments: Chunks the buffer holds; ``None`` to size it from
+            ``buffer_seconds`` (see :class:`BaseSink`).
 
     Raises:
+        TypeError: If ``gate`` is not a :class:`gate.PlaybackGate` or ``None``.
+        ValueError: If a setting is out of range.
         OSError: If the file cannot be created.
     """
 
     def __init__(
         self,
-        path: str | Path,
         gate: PlaybackGate | None = None,
         *,
+        path: str | Path,
         samplerate: int = 48_000,
         channels: int = 1,
         blocksize: int | None = None,
@@ -54,6 +62,7 @@ class WavSink(BaseSink):
         buffer_seconds: float = 30.0,
         resampler_quality: str = "medium",
         register: bool = True,
+        max_segments: int | None = None,
     ) -> None:
         super().__init__(
             gate,
@@ -64,6 +73,7 @@ class WavSink(BaseSink):
             buffer_seconds=buffer_seconds,
             resampler_quality=resampler_quality,
             register=register,
+            max_segments=max_segments,
         )
         self.path = Path(path)
         self.paced = paced
@@ -118,6 +128,7 @@ class WavSink(BaseSink):
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        self._pulled.notify()  # a waiting awrite sees the stop now
 
     def abort(self) -> None:
         """Stop and drop everything queued."""
@@ -141,11 +152,16 @@ class WavSink(BaseSink):
 
     async def _wait_block(self) -> None:
         if self.paced:
-            import asyncio
-
             await asyncio.sleep(self.blocksize / self.samplerate / 2)
         else:
             self.advance(self.blocksize)
+
+    async def _wait_pull(self) -> None:
+        if self.paced:
+            await super()._wait_pull()
+        else:  # unpaced, waiting is playing: the virtual clock moves one block
+            self.advance(self.blocksize)
+            await asyncio.sleep(0)
 
     def _now(self) -> float | None:
         if not self.paced:
