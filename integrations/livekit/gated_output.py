@@ -7,21 +7,40 @@ its audio is downstream (mid-playout), the purge:
 1. interrupts the :class:`SpeechHandle` that plays it, so the agent stops
    forwarding, truncates the message and records it as interrupted (chat
    history stays honest);
-2. ends the downstream segment at once (``flush()`` + ``clear_buffer()``), so
-   audio already queued in the sink (RoomIO's track queue) is dropped.
+2. clears the sink (``flush()`` + ``clear_buffer()``), so audio already queued
+   there (RoomIO's track queue) is dropped, **only if everything the sink still
+   holds is flagged**. A sink's ``clear_buffer()`` drops all it holds and no
+   LiveKit sink can drop one generation's audio selectively, so while the sink
+   also holds audio of a live generation (or untagged audio) nothing is cleared:
+   flagged audio queued *ahead of* live audio, or mixed with it in one segment,
+   plays out; flagged audio queued *behind* live audio is cleared as soon as the
+   live audio ahead of it has played (the sink reports its segment finished).
+   Frames captured after the flag are dropped either way. RoomIO's output takes
+   no new segment until the previous one played out, so with it this only
+   arises when one segment mixes generations (not the case inside AgentSession,
+   where each speech is one generation).
 
 Playback contract: every segment this output counts ends with exactly one
 ``on_playback_finished``. A segment whose frames were all dropped never reaches
 the sink, so it is finished here (``playback_position=0``, ``interrupted=True``);
 a segment cut by a flag is reported ``interrupted=True`` whatever the sink says.
+Live audio captured into a segment after the sink's segment was cut (or ended by
+the sink) starts a new segment, so it is never dropped.
+
+LiveKit private API: to see the sink's ``playback_finished`` per segment before
+LiveKit forwards it, this output overrides ``io.AudioOutput._dispatch_playback_finished``
+and recognises ``io._CaptureCancelledEvent`` (both 1.8.x internals, in one place
+at the end of this module; :func:`missing_private_api` checks them, and
+:func:`integrations.livekit.install.check_agents_version` reports it).
 """
 
 from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from livekit import rtc
 from livekit.agents.voice import io
@@ -30,7 +49,7 @@ from livekit.agents.voice.speech_handle import SpeechHandle
 from gate import DropReason, PlaybackGate
 from integrations.livekit.tagging import GENERATION_KEY, current_generation
 
-__all__ = ["GatedAudioOutput"]
+__all__ = ["GatedAudioOutput", "missing_private_api"]
 
 logger = logging.getLogger("playback_gate.livekit")
 
@@ -39,6 +58,7 @@ logger = logging.getLogger("playback_gate.livekit")
 class _Segment:
     generations: list[str] = field(default_factory=list)
     last: str | None = None  # the generation of the previous frame (skips the list scan)
+    untagged: bool = False  # forwarded audio of no generation (a purge never clears it)
     forwarded: bool = False  # the sink has (or had) a segment for it
     sink_open: bool = False  # ... still capturing, not flushed
     gated: bool = False  # some of its audio was dropped or purged
@@ -60,6 +80,10 @@ class GatedAudioOutput(io.AudioOutput):
             ``lambda: session.current_speech``); used to interrupt the owner of
             a generation flagged mid-playout.
         label: The output's label.
+
+    Raises:
+        TypeError: If ``next_in_chain`` is not an ``io.AudioOutput``.
+        RuntimeError: If this livekit-agents lacks the private hook it needs.
     """
 
     def __init__(
@@ -73,6 +97,11 @@ class GatedAudioOutput(io.AudioOutput):
         if not isinstance(next_in_chain, io.AudioOutput):
             raise TypeError(
                 f"next_in_chain must be an io.AudioOutput, got {type(next_in_chain).__name__}"
+            )
+        if _DISPATCH not in vars(io.AudioOutput):
+            raise RuntimeError(
+                f"io.AudioOutput has no {_DISPATCH} in this livekit-agents: GatedAudioOutput "
+                "cannot keep the playback contract (tested on 1.8.x)"
             )
         super().__init__(
             label=label,
@@ -90,10 +119,13 @@ class GatedAudioOutput(io.AudioOutput):
         self._at_sink: collections.deque[_Segment] = collections.deque()  # flushed to the sink
         self._owners: dict[str, SpeechHandle] = {}
         self._clearing = False
+        self._purge_pending = False  # flagged audio at the sink waits for live audio ahead
         self.frames_dropped = 0
         """Frames this output did not forward."""
         self.mid_playout_purges = 0
-        """Flags that cut a generation whose audio was already at the sink."""
+        """Flags of a generation whose audio was already at the sink."""
+        self.uncleared_purges = 0
+        """Of those, flags that could not clear the sink at once: it also held live audio."""
         gate.add_sink(self)
 
     # ---- delegation -------------------------------------------------------------
@@ -163,14 +195,23 @@ class GatedAudioOutput(io.AudioOutput):
                 self.frames_dropped += 1
                 seg.gated = True
                 return
-        if not seg.sink_open:  # never open once finished
-            if seg.finished or seg.forwarded:
-                # cut (cleared or purged mid-segment): the sink's segment is over, and
-                # another would give the agent two finished events for one segment
-                self.frames_dropped += 1
-                return
+        else:
+            seg.untagged = True
+        if not seg.sink_open:
+            if seg.forwarded or seg.finished:
+                # its sink segment was cut (or ended by the sink) and reported finished:
+                # this live audio must not be lost, so it starts a new segment
+                seg = await self._restart_segment(frame, gen)
             seg.forwarded = seg.sink_open = True
         await self._sink.capture_frame(frame)
+
+    async def _restart_segment(self, frame: rtc.AudioFrame, gen: str | None) -> _Segment:
+        super().flush()  # the base class's count: the old segment is over ...
+        await super().capture_frame(frame)  # ... and this one is counted
+        seg = self._segment = _Segment(last=gen, untagged=gen is None)
+        if gen is not None:
+            seg.generations.append(gen)
+        return seg
 
     def flush(self) -> None:
         """End the segment: flush the sink, or finish a fully gated segment here."""
@@ -194,6 +235,7 @@ class GatedAudioOutput(io.AudioOutput):
             seg.finished = True
             self.on_playback_finished(playback_position=0.0, interrupted=True)
         self._sink.clear_buffer()
+        self._purge_pending = False
         self._clearing = True
         try:
             for gen in cut:
@@ -202,9 +244,10 @@ class GatedAudioOutput(io.AudioOutput):
         finally:
             self._clearing = False
 
-    def _forward_next_playback_finished(self, ev: io.PlaybackFinishedEvent) -> None:
+    def _sink_finished(self, ev: io.PlaybackFinishedEvent) -> None:
+        """The sink finished its oldest segment (or the one it is capturing)."""
         seg = self._at_sink.popleft() if self._at_sink else None
-        if seg is None and self._segment is not None and self._segment.forwarded:
+        if seg is None and self._segment is not None and self._segment.sink_open:
             seg = self._segment  # the sink ended a segment we had not flushed yet
             seg.sink_open = False
         if seg is not None:
@@ -217,11 +260,31 @@ class GatedAudioOutput(io.AudioOutput):
             interrupted=interrupted,
             synchronized_transcript=ev.synchronized_transcript,
         )
+        if self._purge_pending:
+            self._clear_if_only_flagged()
+
+    def _capture_cancelled(self) -> None:
+        """The sink's newest segment was cancelled before it took any audio.
+
+        LiveKit finishes it for the wrappers itself (without ``_sink_finished``),
+        so it is finished here too and leaves the queue of segments at the sink.
+        """
+        seg = self._segment
+        if seg is not None and seg.sink_open:
+            seg.sink_open = False
+        elif self._at_sink:
+            seg = self._at_sink.pop()
+        else:
+            return
+        seg.finished = True
 
     # ---- the purge sink ---------------------------------------------------------
 
     def purge(self, generation_id: str, reason: DropReason) -> None:
         """Cut ``generation_id`` if its audio is downstream. Never blocks.
+
+        The sink is cleared only if all it holds is flagged; otherwise the clear
+        waits until the live audio ahead has played (see the module doc).
 
         Args:
             generation_id: The flagged generation.
@@ -229,10 +292,7 @@ class GatedAudioOutput(io.AudioOutput):
         """
         if self._clearing:
             return  # clear_buffer flagged it and already cleared the sink
-        hit = False
-        for seg in (*self._at_sink, self._segment):
-            if seg is not None and generation_id in seg.generations:
-                seg.gated = hit = True
+        hit = any(generation_id in seg.generations for seg in self._held())
         handle = self._owners.get(generation_id)
         if handle is not None and not handle.done() and not handle.interrupted:
             try:
@@ -242,15 +302,46 @@ class GatedAudioOutput(io.AudioOutput):
         if not hit:
             return
         self.mid_playout_purges += 1
-        logger.info("purging %s (%s) from the audio output", generation_id, reason.value)
+        if self._clear_if_only_flagged():
+            logger.info("purged %s (%s) from the audio output", generation_id, reason.value)
+            return
+        self.uncleared_purges += 1
+        self._purge_pending = True
+        logger.info(
+            "%s (%s): the audio output also holds live audio; its audio queued ahead of or "
+            "with it plays out, its audio behind it is cleared once that has played",
+            generation_id,
+            reason.value,
+        )
+
+    def _held(self) -> Iterator[_Segment]:
+        """The segments whose audio the sink may still hold, oldest first."""
+        yield from self._at_sink
         seg = self._segment
-        if seg is not None and seg.sink_open and generation_id in seg.generations:
+        if seg is not None and seg.sink_open:
+            yield seg
+
+    def _clear_if_only_flagged(self) -> bool:
+        """Clear the sink if all it holds is flagged audio; return whether it did."""
+        flagged = self.gate.is_flagged
+        held = list(self._held())
+        if not any(flagged(g) for s in held for g in s.generations):
+            self._purge_pending = False  # no flagged audio left at the sink
+            return False
+        if any(s.untagged or not all(map(flagged, s.generations)) for s in held):
+            return False
+        self._purge_pending = False
+        for s in held:
+            s.gated = True
+        seg = self._segment
+        if seg is not None and seg.sink_open:
             # end the sink's segment now, so the sink drops its queue now; the rest of
-            # this segment is dropped (see capture_frame)
+            # this segment drops (flagged) or starts a new one (see capture_frame)
             seg.sink_open = False
             self._at_sink.append(seg)
             self._sink.flush()
         self._sink.clear_buffer()
+        return True
 
     def _note_owner(self, generation_id: str) -> None:
         if generation_id in self._owners or self._current_speech is None:
@@ -261,3 +352,40 @@ class GatedAudioOutput(io.AudioOutput):
             handle = None
         if handle is not None:
             self.set_owner(generation_id, handle)
+
+    # ---- LiveKit private API (1.8.x): the only use, checked by missing_private_api -------
+    # io.AudioOutput.__init__ subscribes its own _dispatch_playback_finished to the sink's
+    # public "playback_finished" event and forwards every event 1:1 (capture-cancelled
+    # events go around _forward_next_playback_finished). There is no public way to
+    # replace that forwarder, and this output must (gated segments report
+    # interrupted, finished-here segments must not be counted twice). Keeping the
+    # sink out of next_in_chain to subscribe publicly would lose LiveKit's chain
+    # walks (tail swap, input-truncated marks), so the forwarder is overridden here.
+
+    def _dispatch_playback_finished(self, ev: io.PlaybackFinishedEvent) -> None:
+        if _CAPTURE_CANCELLED is not None and isinstance(ev, _CAPTURE_CANCELLED):
+            self._capture_cancelled()
+            super()._dispatch_playback_finished(ev)  # LiveKit counts and forwards it
+            return
+        self._sink_finished(ev)
+
+
+_DISPATCH = "_dispatch_playback_finished"
+_CAPTURE_CANCELLED: Any = getattr(io, "_CaptureCancelledEvent", None)
+
+
+def missing_private_api() -> list[str]:
+    """Return the livekit-agents internals :class:`GatedAudioOutput` relies on that are missing.
+
+    Returns:
+        The missing names; empty on livekit-agents 1.8.x.
+    """
+    missing: list[str] = []
+    if not callable(vars(io.AudioOutput).get(_DISPATCH)):
+        missing.append(f"io.AudioOutput.{_DISPATCH}")
+    if not (
+        isinstance(_CAPTURE_CANCELLED, type)
+        and issubclass(_CAPTURE_CANCELLED, io.PlaybackFinishedEvent)
+    ):
+        missing.append("io._CaptureCancelledEvent")
+    return missing

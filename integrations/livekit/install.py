@@ -1,6 +1,7 @@
 """``install_gate(session)``: gate a running LiveKit ``AgentSession`` in one call.
 
-What it wires, all through public LiveKit Agents 1.8.9 objects:
+What it wires, all through public LiveKit Agents 1.8.9 objects (the output's one
+private hook aside: see :mod:`integrations.livekit.gated_output`):
 
 - a :class:`GatedAudioOutput` on top of ``session.output.audio`` (after
   ``session.start()``: setting the output before start disables RoomIO's);
@@ -40,7 +41,7 @@ from livekit.agents.voice.events import EventTypes, SpeechCreatedEvent
 from livekit.agents.voice.speech_handle import SpeechHandle
 
 from gate import DropReason, PlaybackGate
-from integrations.livekit.gated_output import GatedAudioOutput
+from integrations.livekit.gated_output import GatedAudioOutput, missing_private_api
 from integrations.livekit.tagging import tag_generation_event
 from integrations.openai_realtime.tap import RealtimeTap, UnattributedPolicy
 
@@ -67,7 +68,9 @@ def check_agents_version(version: str = agents_version) -> bool:
 
     The installer relies on 1.8.x behaviour: listeners run in registration order
     and the agent reads ``GenerationCreatedEvent.message_stream`` only after
-    ``generation_created`` listeners ran.
+    ``generation_created`` listeners ran. :class:`GatedAudioOutput` also relies on
+    two livekit-agents internals (see :func:`missing_private_api`); their absence
+    in the installed livekit-agents is reported here too, whatever ``version`` says.
 
     Args:
         version: A livekit-agents version string.
@@ -82,7 +85,14 @@ def check_agents_version(version: str = agents_version) -> bool:
             "/".join(v + "x" for v in SUPPORTED_AGENTS_VERSIONS),
             version,
         )
-    return ok
+    missing = missing_private_api()
+    if missing:
+        logger.warning(
+            "livekit-agents %s lacks %s, which playback-gate's audio output relies on",
+            agents_version,
+            ", ".join(missing),
+        )
+    return ok and not missing
 
 
 def _openai_session_type() -> type | None:
