@@ -25,18 +25,17 @@ handed to the device: the physical minimum) and the flagged audio handed over
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.device import probe_device
 from bench.results import Section, Table, Target, fmt
 from bench.timing import Tick, percentile
 
-__all__ = ["SpeakerPlan", "probe_device", "run_speaker"]
+__all__ = ["SpeakerPlan", "run_speaker"]
 
 SR = 48_000
 BLOCK = 480  # 10 ms device block
@@ -45,8 +44,6 @@ LEVEL = 8_000
 LEAD_S = 0.2
 PRE_S = 0.1
 QUIET_S = 0.06
-REQUIRED_ENV = ("ALSA_CONFIG_PATH", "PULSE_SERVER", "PLAYBACK_GATE_TEE_FILE")
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "audio-device.sh"
 # The marker the first callback plays: locates the stream's frame 0 in the tee.
 MARKER = [((i * 7919) % 20_000 + 1_000) * (1 if i % 2 else -1) for i in range(64)]
 
@@ -72,55 +69,6 @@ class _Flag:
     before: int  # frames handed to the device at the flag
     t_flag: float  # stream clock at the flag
     dac_before: float  # stream time at which frame ``before`` leaves the device
-
-
-def _adopt_env() -> None:
-    # a developer may have started the device without eval'ing its exports
-    if all(os.environ.get(n) for n in REQUIRED_ENV) or not SCRIPT.is_file():
-        return
-    try:
-        if subprocess.run(
-            ["bash", str(SCRIPT), "status"], capture_output=True, timeout=10
-        ).returncode:
-            return
-        env = subprocess.run(
-            ["bash", str(SCRIPT), "env"], capture_output=True, text=True, timeout=10, check=True
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return
-    for line in env.splitlines():
-        name, _, value = line.removeprefix("export ").partition("=")
-        if line.startswith("export ") and name != "XDG_RUNTIME_DIR":
-            os.environ[name] = value
-
-
-def probe_device() -> tuple[str, Path] | str:
-    """Find the test device.
-
-    Returns:
-        ``(device name, tee file)``, or the reason it cannot be used.
-    """
-    _adopt_env()
-    missing = [n for n in REQUIRED_ENV if not os.environ.get(n)]
-    if missing:
-        return (
-            f"no test audio device ({', '.join(missing)} unset; run scripts/audio-device.sh start)"
-        )
-    if not Path(os.environ["PULSE_SERVER"].removeprefix("unix:")).is_socket():
-        return "no test audio device (its PulseAudio daemon is not running)"
-    try:
-        import sounddevice as sd
-    except (ImportError, OSError) as exc:
-        return f"sounddevice unusable: {exc}"
-    name = os.environ.get("PLAYBACK_GATE_AUDIO_DEVICE", "gatefile")
-    names = {d["name"] for d in sd.query_devices() if d["max_output_channels"] > 0}
-    if name not in names:
-        sd._terminate()  # PortAudio scanned devices before the environment was set
-        sd._initialize()
-        names = {d["name"] for d in sd.query_devices() if d["max_output_channels"] > 0}
-        if name not in names:
-            return f"PortAudio does not list the test device {name!r}"
-    return name, Path(os.environ["PLAYBACK_GATE_TEE_FILE"])
 
 
 def _wait(predicate: Any, timeout: float = 5.0) -> None:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import functools
 import os
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -44,17 +43,12 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = REPO_ROOT / "scripts" / "audio-device.sh"
+from bench.device import CHANNELS, DTYPE, SAMPLERATE, SCRIPT
+from bench.device import REQUIRED_ENV as REQUIRED_ENV  # re-exported for the tests
+from bench.device import adopt_running_device_env as _adopt
+from bench.device import probe_device as _probe
 
-DEVICE_NAME = "gatefile"
-SAMPLERATE = 48000
-CHANNELS = 1
-DTYPE = "int16"
 BLOCKSIZE = 480
-
-#: Environment variables printed by ``scripts/audio-device.sh env`` that tests need.
-REQUIRED_ENV = ("ALSA_CONFIG_PATH", "PULSE_SERVER", "PLAYBACK_GATE_TEE_FILE")
 
 #: A 64-sample pseudo-random int16 marker with no zero samples; put it right before the audio
 #: under test and find it with :func:`find_marker`. Fixed seed, so it is the same every run.
@@ -129,37 +123,14 @@ def in_ci() -> bool:
 
 
 def adopt_running_device_env() -> bool:
-    """Copy the private device's environment into ``os.environ`` if its daemon is running.
+    """Copy a running private device's environment into ``os.environ``.
 
-    This lets a developer run ``scripts/audio-device.sh start`` once and then plain ``pytest``
-    without ``eval``. ``XDG_RUNTIME_DIR`` is not copied, so nothing else in the process is
-    redirected. Must run before ``sounddevice`` is first imported to take effect cheaply;
-    :func:`probe_device` re-initialises PortAudio otherwise.
+    See :func:`bench.device.adopt_running_device_env`.
 
     Returns:
-        True if the environment was adopted, False if it was already set or no daemon runs.
+        True if the environment was adopted.
     """
-    if all(os.environ.get(name) for name in REQUIRED_ENV) or not SCRIPT.is_file():
-        return False
-    try:
-        status = subprocess.run(
-            ["bash", str(SCRIPT), "status"], capture_output=True, timeout=10, check=False
-        )
-        if status.returncode != 0:
-            return False
-        env = subprocess.run(
-            ["bash", str(SCRIPT), "env"], capture_output=True, text=True, timeout=10, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return False
-    for line in env.stdout.splitlines():
-        if not line.startswith("export ") or "=" not in line:
-            continue
-        name, _, value = line.removeprefix("export ").partition("=")
-        if name != "XDG_RUNTIME_DIR":
-            # The script's paths never contain quotes or spaces, so %q leaves them bare.
-            os.environ[name] = value
-    return True
+    return _adopt(SCRIPT)
 
 
 def probe_device() -> AudioTestDevice | str:
@@ -169,55 +140,11 @@ def probe_device() -> AudioTestDevice | str:
         The device description, or a human-readable reason why it is unavailable (for
         ``pytest.skip``).
     """
-    adopt_running_device_env()
-    missing = [name for name in REQUIRED_ENV if not os.environ.get(name)]
-    if missing:
-        return (
-            f"no test audio device: {', '.join(missing)} not set; "
-            'run `eval "$(scripts/audio-device.sh start)"` first'
-        )
-    server = os.environ["PULSE_SERVER"].removeprefix("unix:")
-    if not Path(server).is_socket():
-        return (
-            f"no test audio device: PulseAudio socket {server} missing; "
-            "run `scripts/audio-device.sh start`"
-        )
-    tee_path = Path(os.environ["PLAYBACK_GATE_TEE_FILE"])
-    if not tee_path.parent.is_dir():
-        return f"no test audio device: tee directory {tee_path.parent} does not exist"
-    try:
-        import sounddevice as sd
-    except (ImportError, OSError) as exc:  # OSError: PortAudio library not found
-        return f"no test audio device: sounddevice unusable: {exc}"
-    device = os.environ.get("PLAYBACK_GATE_AUDIO_DEVICE", DEVICE_NAME)
-    if not _has_output_device(sd, device):
-        # sounddevice was imported (and PortAudio scanned devices) before the env was set.
-        sd._terminate()
-        sd._initialize()
-        if not _has_output_device(sd, device):
-            return (
-                f"no test audio device: PortAudio does not list {device!r}; "
-                f"ALSA_CONFIG_PATH={os.environ['ALSA_CONFIG_PATH']}"
-            )
-    try:
-        with sd.OutputStream(device=device, samplerate=SAMPLERATE, channels=CHANNELS, dtype=DTYPE):
-            pass
-    except Exception as exc:  # sd.PortAudioError, ValueError
-        return f"no test audio device: PortAudio cannot open {device!r}: {exc}"
+    found = _probe(SCRIPT)
+    if isinstance(found, str):
+        return found
+    device, tee_path = found
     return AudioTestDevice(device=device, tee_path=tee_path)
-
-
-def _has_output_device(sd: Any, name: str) -> bool:
-    """Tell whether PortAudio lists an output device called ``name``.
-
-    Args:
-        sd: The imported ``sounddevice`` module.
-        name: Exact device name.
-
-    Returns:
-        True if a device with that name and at least one output channel exists.
-    """
-    return any(dev["name"] == name and dev["max_output_channels"] > 0 for dev in sd.query_devices())
 
 
 @functools.cache
