@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check $(PY_DIRS)
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict gate integrations
+	$(BIN)/mypy --strict gate integrations bench tests
 
 # The test audio device (a private PulseAudio null sink) is started by scripts/audio-device.sh.
 # Where it can't be set up (no root, no apt), device tests skip with the reason; in CI they fail.

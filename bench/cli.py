@@ -9,7 +9,9 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gate.cli import Command
 
 if TYPE_CHECKING:
     from bench.adapter import AdapterPlan
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
     from bench.speaker import SpeakerPlan
     from bench.track import TrackPlan
 
-__all__ = ["SECTIONS", "Plan", "register", "run"]
+__all__ = ["COMMAND", "SECTIONS", "Plan", "add_arguments", "run"]
 
 SECTIONS = ("overhead", "adapter", "track", "speaker", "leaks", "memory")
 
@@ -75,24 +77,12 @@ def plans(quick: bool) -> Plan:
     )
 
 
-def register(subparsers: Any) -> None:
-    """Add the ``bench`` subcommand.
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``bench`` options.
 
     Args:
-        subparsers: The object returned by ``ArgumentParser.add_subparsers``.
+        parser: The subcommand's parser.
     """
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "bench",
-        help="measure the gate's per-frame cost, cancel-to-silence and memory against baselines",
-        description=(
-            "Measures admit() against a do-nothing call and a bare dict lookup, the gated "
-            "LiveKit source and output against the bare chains, cancel-to-silence at a LiveKit "
-            "track (vs clear_queue() and clear_buffer()) and at a real PortAudio device (vs an "
-            "ungated output), leaks of misbehaving-server scenarios (vs LiveKit Agents alone), "
-            "and memory over a long session; all side by side in one run, median and spread "
-            "over interleaved rounds. Prints a table; optionally writes JSON and a PNG plot."
-        ),
-    )
     parser.add_argument("--quick", action="store_true", help="small sizes, under a minute")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
     parser.add_argument("--plot", type=Path, metavar="FILE", help="draw the results as a PNG")
@@ -102,7 +92,6 @@ def register(subparsers: Any) -> None:
         help=f"run only these sections ({', '.join(SECTIONS)})",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    parser.set_defaults(handler=run)
 
 
 def _sections(only: str | None) -> list[str]:
@@ -209,3 +198,19 @@ def run(args: argparse.Namespace) -> int:
         plot(args.plot, sections, subtitle)
         print(f"wrote {args.plot}")
     return 0
+
+
+COMMAND = Command(
+    name="bench",
+    help="measure the gate's per-frame cost, cancel-to-silence and memory against baselines",
+    description=(
+        "Measures admit() against a do-nothing call and a bare dict lookup, the gated "
+        "LiveKit source and output against the bare chains, cancel-to-silence at a LiveKit "
+        "track (vs clear_queue() and clear_buffer()) and at a real PortAudio device (vs an "
+        "ungated output), leaks of misbehaving-server scenarios (vs LiveKit Agents alone), "
+        "and memory over a long session; all side by side in one run, median and spread "
+        "over interleaved rounds. Prints a table; optionally writes JSON and a PNG plot."
+    ),
+    add_arguments=add_arguments,
+    run=run,
+)

@@ -7,7 +7,7 @@ room) read back through a ``LocalAudioTrack`` and ``rtc.AudioStream``; once
 with ``install_gate`` on top, once without. The simulator's audio names its
 response and chunk in every sample, so each sample read back is attributed.
 The figure is the samples (24 kHz) of unwanted audio that left the track.
-The rig is :mod:`bench.agent_rig`, shared with ``tests/test_livekit_agent.py``
+The rig is :mod:`integrations.testing.agent_rig`, shared with ``tests/test_livekit_agent.py``
 (the tests assert; this counts).
 """
 
@@ -24,11 +24,11 @@ from bench.results import Section, Table, Target
 from bench.timing import Tick
 
 if TYPE_CHECKING:  # the rig imports LiveKit; this module stays importable without it
-    from bench.agent_rig import AgentRig
+    from integrations.testing.agent_rig import AgentRig
 
 __all__ = ["SCENARIOS", "LeakPlan", "run_leaks"]
 
-SR = 24_000  # bench.agent_rig.SR
+SR = 24_000  # integrations.testing.agent_rig.SR
 FRAME = SR // 100  # the 10 ms frame in flight at a flag: the physical minimum
 
 
@@ -55,8 +55,8 @@ class _Leak:
 
 async def _late_created(r: AgentRig) -> _Leak:
     """``response.created`` 1.6 s after ``response.create``; the request's budget is 1 s."""
-    from bench.agent_rig import playout
-    from integrations.openai_realtime.sim_plans import ResponsePlan
+    from integrations.openai_realtime.simulator.plans import ResponsePlan
+    from integrations.testing.agent_rig import playout
 
     late = ResponsePlan(chunks=40, pace=None, created_delay_s=1.6, ignore_cancel=True)
     r.sim.enqueue(late)
@@ -69,8 +69,8 @@ async def _late_created(r: AgentRig) -> _Leak:
 
 async def _cancel_ignored(r: AgentRig) -> _Leak:
     """The app cancels a reply mid-stream; the server ignores the cancel and keeps sending."""
-    from bench.agent_rig import playout
-    from integrations.openai_realtime.sim_plans import ResponsePlan
+    from integrations.openai_realtime.simulator.plans import ResponsePlan
+    from integrations.testing.agent_rig import playout
 
     r.sim.enqueue(ResponsePlan(chunks=60, pace=4, ignore_cancel=True))
     handle = r.session.generate_reply()
@@ -86,8 +86,8 @@ async def _cancel_ignored(r: AgentRig) -> _Leak:
 
 async def _after_done(r: AgentRig) -> _Leak:
     """20 audio deltas of a reply arrive after its ``response.done``."""
-    from bench.agent_rig import playout
-    from integrations.openai_realtime.sim_plans import ResponsePlan
+    from integrations.openai_realtime.simulator.plans import ResponsePlan
+    from integrations.testing.agent_rig import playout
 
     plan = ResponsePlan(chunks=10, pace=None, deltas_after_done=20)
     r.sim.enqueue(plan)
@@ -103,8 +103,8 @@ async def _after_done(r: AgentRig) -> _Leak:
 async def _unattributed_after_timeout(r: AgentRig) -> _Leak:
     """A model without request ids: LiveKit's generate_reply times out (shortened to 0.4 s),
     then a reply with no request id arrives (the late answer, unattributable)."""
-    from bench.agent_rig import livekit_reply_timeout, playout
-    from integrations.openai_realtime.sim_plans import ResponsePlan
+    from integrations.openai_realtime.simulator.plans import ResponsePlan
+    from integrations.testing.agent_rig import livekit_reply_timeout, playout
 
     with livekit_reply_timeout(0.4):
         r.sim.enqueue(ResponsePlan(chunks=5, pace=None, created_delay_s=0.6))
@@ -122,8 +122,8 @@ async def _unattributed_after_timeout(r: AgentRig) -> _Leak:
 async def _out_of_band_late(r: AgentRig) -> _Leak:
     """An out-of-band ``response.create`` (``conversation: none``) answered after its 1 s
     budget: the app gave up on it, the answer streams anyway."""
-    from bench.agent_rig import poll
-    from integrations.openai_realtime.sim_plans import ResponsePlan
+    from integrations.openai_realtime.simulator.plans import ResponsePlan
+    from integrations.testing.agent_rig import poll
 
     conn = await r.sim.wait_for_connection()
     with contextlib.suppress(TimeoutError):  # go on without it, as before
@@ -139,8 +139,8 @@ async def _out_of_band_late(r: AgentRig) -> _Leak:
 
 async def _flag_mid_playout(r: AgentRig) -> _Leak:
     """A reply is cancelled (the server honours it) while seconds of it sit in the queues."""
-    from bench.agent_rig import playout
-    from integrations.openai_realtime.sim_plans import ResponsePlan
+    from integrations.openai_realtime.simulator.plans import ResponsePlan
+    from integrations.testing.agent_rig import playout
 
     r.sim.enqueue(ResponsePlan(chunks=100, pace=4))
     handle = r.session.generate_reply()
@@ -175,7 +175,7 @@ SCENARIOS: dict[str, tuple[str, Scenario, float, bool, bool]] = {
 
 async def _one(key: str, gated: bool) -> dict[str, Any]:
     _, scenario, timeout, tap, _ = SCENARIOS[key]
-    from bench.agent_rig import agent_rig
+    from integrations.testing.agent_rig import agent_rig
 
     t0 = time.perf_counter()
     try:

@@ -2,10 +2,10 @@
 
 The chain is what a LiveKit agent plays into: RoomIO's own audio output
 (``_ParticipantAudioOutput``: its 50 ms re-chunking, its channel to the track's
-source), run without a room by :func:`bench.agent_rig.roomless_output`.
+source), run without a room by :func:`integrations.testing.agent_rig.roomless_output`.
 Three such outputs, side by side in one event loop: a bare one, a second bare
 one (A/A control), one behind
-:class:`~integrations.livekit.gated_output.GatedAudioOutput`, and,
+:class:`~integrations.livekit._gated_output.GatedAudioOutput`, and,
 as the floor of any wrapper in LiveKit's output chain, one behind a
 pass-through ``io.AudioOutput`` that only keeps the chain's contract
 (``super().capture_frame`` then the next output's). LiveKit Agents 1.8.9
@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bench.adapter import AdapterPlan, interleaved_calls
+from bench.chain_timing import AdapterPlan, interleaved_calls
 from bench.timing import Tick
 
 __all__ = [
@@ -42,7 +42,7 @@ SAMPLES = RATE // 100  # 10 ms frames: the smallest, so the worst case relative 
 def gated_output_class() -> Any | None:
     """Return ``GatedAudioOutput`` if livekit-agents and the adapter import, else ``None``."""
     try:
-        from integrations.livekit.gated_output import GatedAudioOutput
+        from integrations.livekit._gated_output import GatedAudioOutput
     except ImportError:
         return None
     return GatedAudioOutput
@@ -110,9 +110,9 @@ async def measure_output(plan: AdapterPlan, tick: Tick | None) -> dict[str, list
     import numpy as np
     from livekit import rtc
 
-    from bench.agent_rig import roomless_output
     from gate import PlaybackGate
-    from integrations.livekit.tagging import tag_frame
+    from integrations.livekit._tagging import tag_frame
+    from integrations.testing.agent_rig import roomless_output
 
     gated_cls = gated_output_class()
     assert gated_cls is not None

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from bench.agent_rig import roomless_output
+from integrations.testing.agent_rig import roomless_output
 
 __all__ = ["ClearBufferChain", "GatedOutputChain"]
 
@@ -60,7 +60,7 @@ class GatedOutputChain:
 
     def __init__(self) -> None:
         from gate import PlaybackGate
-        from integrations.livekit.gated_output import GatedAudioOutput
+        from integrations.livekit._gated_output import GatedAudioOutput
 
         self.name = "gate flag(), GatedAudioOutput -> RoomIO output"
         self.gated = True
@@ -73,7 +73,7 @@ class GatedOutputChain:
         self.gate.announce(generation_id)
 
     async def play(self, generation_id: str, frame: Any) -> None:
-        from integrations.livekit.tagging import tag_frame
+        from integrations.livekit._tagging import tag_frame
 
         await self.output.capture_frame(tag_frame(frame, generation_id))
 

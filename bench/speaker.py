@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.device import probe_device
 from bench.results import Section, Table, Target, fmt
 from bench.timing import Tick, percentile
+from integrations.testing.device import probe_device
 
 __all__ = ["SpeakerPlan", "run_speaker"]
 

@@ -111,7 +111,7 @@ class GatedSourceChain:
         from livekit import rtc
 
         from gate import AudioFormat, PlaybackGate
-        from integrations.livekit.gated_source import GatedAudioSource
+        from integrations.livekit._gated_source import GatedAudioSource
 
         self.name = f"gate flag(), GatedAudioSource(queue_size_ms={queue_size_ms})"
         self.gated = True

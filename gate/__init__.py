@@ -4,21 +4,21 @@ The core has no heavy dependencies. Adapters for LiveKit, the OpenAI Realtime
 protocol and local speakers live in the ``integrations`` package.
 """
 
-from gate.audio_format import AudioFormat, Frame, PcmFrame
-from gate.clock import Clock, MonotonicClock, VirtualClock
-from gate.errors import (
+from gate._audio_format import AudioFormat, Frame, PcmFrame
+from gate._clock import Clock, MonotonicClock, VirtualClock
+from gate._errors import (
     AlreadyBoundError,
     FrameFormatError,
     GateError,
     InvalidIdError,
     UnknownRequestError,
 )
-from gate.ledger import DEFAULT_REQUEST_TIMEOUT, Ledger
-from gate.playback_gate import PlaybackGate
-from gate.reasons import DropReason, GenerationState
-from gate.records import Binding
-from gate.sink import PurgeSink
-from gate.stats import Counts, GateStats, GenerationInfo
+from gate._ledger import DEFAULT_REQUEST_TIMEOUT, Ledger
+from gate._playback_gate import PlaybackGate
+from gate._reasons import DropReason, GenerationState
+from gate._records import Binding
+from gate._sink import PurgeSink
+from gate._stats import Counts, GateStats, GenerationInfo
 
 __version__ = "0.1.0"
 

@@ -1,34 +1,71 @@
-"""The ``playback-gate`` command line.
+"""The ``playback-gate`` console script: a tiny host that finds its subcommands as plugins.
 
-Each subcommand lives in its own module, which exposes ``register(subparsers)``.
-``register`` adds one parser and sets ``handler=`` (a callable taking the parsed
-``argparse.Namespace`` and returning an exit code) with ``set_defaults``.
-Heavy imports stay inside the handlers, so ``--help`` is fast.
+The core names no subcommand. Each one is a :class:`Command` that a package declares in
+the entry-point group :data:`ENTRY_POINT_GROUP` (``pyproject.toml``, table
+``[project.entry-points."playback_gate.commands"]``), the mechanism pytest uses for its
+plugins; that table is the composition root. A command's module keeps heavy imports inside
+``run``, so ``--help`` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib.metadata import entry_points
 
 from gate import __version__
 
-#: Modules that each contribute one subcommand, in ``--help`` order.
-COMMAND_MODULES: tuple[str, ...] = (
-    "integrations.demo.demo_cli",
-    "integrations.openai_realtime.simulator_cli",
-    "integrations.openai_realtime.replay_cli",
-    "integrations.speakers.speakers_cli",
-    "bench.cli",
-)
+__all__ = ["ENTRY_POINT_GROUP", "Command", "build_parser", "load_commands", "main"]
 
-Handler = Callable[[argparse.Namespace], int]
+#: The entry-point group that contributes subcommands.
+ENTRY_POINT_GROUP = "playback_gate.commands"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the top-level parser with every registered subcommand.
+@dataclass(frozen=True)
+class Command:
+    """One subcommand, as a plugin declares it.
+
+    Attributes:
+        name: The subcommand's name (``playback-gate NAME``).
+        help: One line for the top-level ``--help``.
+        description: The subcommand's own ``--help`` text.
+        add_arguments: Adds the subcommand's options to its parser.
+        run: Runs it with the parsed arguments; returns the exit code.
+    """
+
+    name: str
+    help: str
+    description: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+def load_commands() -> list[Command]:
+    """Load every installed subcommand, sorted by name.
+
+    Returns:
+        The commands.
+
+    Raises:
+        TypeError: An entry point of the group names something that is not a
+            :class:`Command` (a packaging bug, so it is loud).
+    """
+    commands: list[Command] = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        command = ep.load()
+        if not isinstance(command, Command):
+            raise TypeError(f"entry point {ep.name!r} ({ep.value}) is not a gate.cli.Command")
+        commands.append(command)
+    return sorted(commands, key=lambda c: c.name)
+
+
+def build_parser(commands: Sequence[Command] | None = None) -> argparse.ArgumentParser:
+    """Build the top-level parser with one subparser per command.
+
+    Args:
+        commands: The commands; the installed ones (:func:`load_commands`) when omitted.
 
     Returns:
         The configured parser.
@@ -42,8 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"playback-gate {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    for command in load_commands() if commands is None else commands:
+        sub = subparsers.add_parser(
+            command.name, help=command.help, description=command.description
+        )
+        command.add_arguments(sub)
+        sub.set_defaults(handler=command.run)
     return parser
 
 
@@ -54,11 +95,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: Arguments without the program name; ``sys.argv[1:]`` when omitted.
 
     Returns:
-        The process exit code.
+        The process exit code (2 for usage errors, as argparse does).
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler: Handler | None = getattr(args, "handler", None)
+    handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
         return 2
@@ -66,4 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as ``python -m gate.cli``: go through the imported module, so that plugins'
+    # ``Command`` is the same class as the one checked here (not ``__main__.Command``).
+    from gate.cli import main as _main
+
+    sys.exit(_main())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from gate.errors import InvalidIdError
-from gate.reasons import DropReason
+from gate._errors import InvalidIdError
+from gate._reasons import DropReason
 
 __all__ = ["check_cap", "check_id", "check_reason", "check_timeout"]
 

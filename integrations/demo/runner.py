@@ -23,8 +23,8 @@ from typing import TextIO
 from gate import GateStats, PlaybackGate
 from integrations.demo.script import StoryTiming
 from integrations.demo.story import ReplyOutcome, Story
-from integrations.openai_realtime.audio_marker import SAMPLE_RATE, AudioMode
-from integrations.openai_realtime.simulator import RealtimeSimulator
+from integrations.openai_realtime.simulator.audio_marker import SAMPLE_RATE, AudioMode
+from integrations.openai_realtime.simulator.server import RealtimeSimulator
 from integrations.speakers import BaseSink, SpeakerError, SpeakerSink, WavSink
 
 __all__ = ["DemoOptions", "DemoResult", "open_output", "run_demo"]

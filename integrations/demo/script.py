@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from integrations.openai_realtime.audio_marker import AudioMode
-from integrations.openai_realtime.sim_plans import ResponsePlan
+from integrations.openai_realtime.simulator.audio_marker import AudioMode
+from integrations.openai_realtime.simulator.plans import ResponsePlan
 
 __all__ = ["LIVEKIT_REPLY_TIMEOUT", "STEPS", "Step", "StoryTiming"]
 

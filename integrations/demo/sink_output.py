@@ -3,7 +3,7 @@
 LiveKit Agents pushes a segment's frames faster than real time and waits for
 ``on_playback_finished``. This output queues each frame in a
 :class:`~integrations.speakers.BaseSink` (a speaker or a WAV file) under its
-generation id (the frame's tag, see :mod:`integrations.livekit.tagging`) and
+generation id (the frame's tag, see :mod:`integrations.livekit._tagging`) and
 reports the segment finished once the sink has played (or dropped) all of it.
 It is the *leaf* of the chain: the gate's :class:`GatedAudioOutput` sits above
 it in a gated session, nothing does in an ungated one.
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from livekit import rtc
 from livekit.agents.voice import io
 
-from integrations.livekit.tagging import generation_of
+from integrations.livekit._tagging import generation_of
 from integrations.speakers import BaseSink
 
 __all__ = ["SinkAudioOutput"]

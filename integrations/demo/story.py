@@ -3,7 +3,7 @@
 The session runs the real ``livekit-plugins-openai`` client, against the
 project's simulator (which misbehaves as scripted in
 :mod:`~integrations.demo.script`) or the real service. With a gate, it is
-installed with :func:`integrations.livekit.install.install_gate` and the sink is
+installed with :func:`integrations.livekit._install.install_gate` and the sink is
 registered as a purge sink; without one, frames are only tagged, to attribute
 what played. The same script, run both ways at once, shows what the gate stops.
 """
@@ -24,9 +24,9 @@ from gate import PlaybackGate
 from integrations.demo.script import LIVEKIT_REPLY_TIMEOUT, STEPS, Step, StoryTiming
 from integrations.demo.sink_output import SinkAudioOutput
 from integrations.demo.wire import ResponseWire, Wire
-from integrations.livekit.install import install_gate
-from integrations.livekit.tagging import tag_generation_event
-from integrations.openai_realtime.audio_marker import SAMPLE_RATE
+from integrations.livekit._install import install_gate
+from integrations.livekit._tagging import tag_generation_event
+from integrations.openai_realtime.simulator.audio_marker import SAMPLE_RATE
 from integrations.speakers import BaseSink
 
 __all__ = ["ReplyOutcome", "Story"]

@@ -6,10 +6,10 @@
 with no sound device.
 """
 
-from integrations.speakers.base_sink import BaseSink, SinkStats
-from integrations.speakers.chunk_buffer import BufferFullError, BufferStats, ChunkBuffer, Cut
-from integrations.speakers.convert import FormatConverter
-from integrations.speakers.devices import (
+from integrations.speakers._base_sink import BaseSink, SinkStats
+from integrations.speakers._chunk_buffer import BufferFullError, BufferStats, ChunkBuffer, Cut
+from integrations.speakers._convert import FormatConverter
+from integrations.speakers._devices import (
     DeviceInfo,
     NoOutputDeviceError,
     PortAudioMissingError,
@@ -17,10 +17,10 @@ from integrations.speakers.devices import (
     list_devices,
     resolve_device,
 )
-from integrations.speakers.fade import DEFAULT_FADE_MS, Fade
-from integrations.speakers.records import SinkInactiveError
-from integrations.speakers.speaker_sink import SpeakerSink
-from integrations.speakers.wav_sink import WavSink
+from integrations.speakers._fade import DEFAULT_FADE_MS, Fade
+from integrations.speakers._records import SinkInactiveError
+from integrations.speakers._speaker_sink import SpeakerSink
+from integrations.speakers._wav_sink import WavSink
 
 __all__ = [
     "DEFAULT_FADE_MS",

@@ -10,9 +10,9 @@ from functools import partial
 import numpy as np
 
 from gate import DropReason, PcmFrame, PlaybackGate
-from integrations.speakers.base_sink import BaseSink
-from integrations.speakers.chunk_buffer import Cut
-from integrations.speakers.wav_sink import WavSink
+from integrations.speakers._base_sink import BaseSink
+from integrations.speakers._chunk_buffer import Cut
+from integrations.speakers._wav_sink import WavSink
 
 __all__ = ["SOURCE_RATE", "Reply", "SceneResult", "run_scene", "tone"]
 

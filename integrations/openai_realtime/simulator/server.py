@@ -1,0 +1,446 @@
+"""A local, protocol-faithful OpenAI Realtime API (GA) simulator for tests and demos.
+
+The simulator is an aiohttp websocket server on ``127.0.0.1`` that speaks enough of
+the GA Realtime protocol for ``livekit.plugins.openai.realtime.RealtimeModel``
+(``base_url=sim.base_url``) to run a real session::
+
+    async with RealtimeSimulator(port=0) as sim:
+        sim.enqueue(ResponsePlan(chunks=5), ResponsePlan(created_delay_s=0.5))
+        model = RealtimeModel(base_url=sim.base_url, api_key="x", modalities=["audio"])
+        ...
+        record = await sim.wait_for_response(1)
+        await record.done.wait()
+
+Protocol
+--------
+* ``session.created`` on connect; ``session.update`` -> ``session.updated`` (merged).
+* ``input_audio_buffer.append`` / ``commit`` (``committed`` + a user item, or an
+  ``input_audio_buffer_commit_empty`` error below 100 ms) / ``clear`` (``cleared``).
+* ``conversation.item.create`` / ``delete`` / ``truncate`` / ``retrieve`` with the GA
+  replies (``conversation.item.added`` + ``conversation.item.done``, ...).
+* ``response.create`` -> the events listed in :mod:`sim_responses`, echoing
+  ``response.metadata`` in ``response.created`` and ``response.done``.
+  ``response.conversation == "none"`` runs out of band, concurrently with the
+  default-conversation response; a second default-conversation response while one is
+  active is refused (``conversation_already_has_active_response``).
+* ``response.cancel`` with ``response_id`` cancels that in-progress response; without
+  it, the in-progress default-conversation response only (never an out-of-band one).
+  With nothing to cancel the reply is an ``error`` whose message starts with
+  ``"Cancellation failed"``, like the real server's. A response that is still
+  waiting out ``created_delay_s`` cannot be cancelled yet.
+* Malformed JSON, unknown event types and bad parameters get an ``error`` event;
+  the connection stays up.
+
+Audio is 24 kHz mono PCM16 whose samples identify their response and chunk; see
+:mod:`integrations.openai_realtime.simulator.audio_marker` for the encoding and decoders.
+Misbehaviour is chosen per response with a :class:`ResponsePlan`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from types import TracebackType
+from typing import Any
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from integrations.openai_realtime.simulator.connection import ConnectionGone, SimConnection
+from integrations.openai_realtime.simulator.plans import DropMode, ResponsePlan
+from integrations.openai_realtime.simulator.records import Direction, LogEntry, ResponseRecord
+
+__all__ = ["HOST", "RealtimeSimulator"]
+
+logger = logging.getLogger(__name__)
+
+#: The simulator only ever binds the loopback interface.
+HOST = "127.0.0.1"
+
+
+class RealtimeSimulator:
+    """An OpenAI Realtime API simulator bound to ``127.0.0.1``.
+
+    Args:
+        port: TCP port; 0 picks a free one (read it back from :attr:`port`).
+        default_plan: Plan used when the queue is empty; ``ResponsePlan()`` if omitted.
+        max_log_entries: Bound on each connection's log (oldest entries dropped);
+            ``None`` keeps everything.
+        close_timeout: Seconds to wait for a client's close reply on shutdown.
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        default_plan: ResponsePlan | None = None,
+        max_log_entries: int | None = None,
+        close_timeout: float = 1.0,
+    ) -> None:
+        self.default_plan = default_plan if default_plan is not None else ResponsePlan()
+        self.plans: collections.deque[ResponsePlan] = collections.deque()
+        self.connections: list[SimConnection] = []
+        self.responses: list[ResponseRecord] = []
+        self._requested_port = port
+        self._port: int | None = None
+        self._max_log_entries = max_log_entries
+        self._close_timeout = close_timeout
+        self._runner: web.AppRunner | None = None
+        self._response_counter = 0
+        self._changed = asyncio.Event()
+        self._handlers: set[asyncio.Task[Any]] = set()
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Start serving.
+
+        Raises:
+            RuntimeError: If already started.
+            OSError: If the port cannot be bound.
+        """
+        if self._runner is not None:
+            raise RuntimeError("simulator already started")
+        app = web.Application()
+        app.router.add_get("/v1/realtime", self._handle_ws)
+        app.router.add_get("/realtime", self._handle_ws)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, HOST, self._requested_port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        address = runner.addresses[0]
+        self._port = int(address[1])
+
+    async def aclose(self) -> None:
+        """Close every websocket, stop every response task and stop serving."""
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        for conn in self.connections:
+            await conn.shutdown()
+            if not conn.ws.closed:
+                with contextlib.suppress(ConnectionError, RuntimeError, asyncio.TimeoutError):
+                    await asyncio.wait_for(
+                        conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"simulator shutdown"),
+                        self._close_timeout,
+                    )
+        handlers = list(self._handlers)
+        if handlers:
+            _, pending = await asyncio.wait(handlers, timeout=self._close_timeout)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await runner.cleanup()
+
+    async def __aenter__(self) -> RealtimeSimulator:
+        """Start serving.
+
+        Returns:
+            The simulator.
+        """
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Shut down (see :meth:`aclose`)."""
+        await self.aclose()
+
+    @property
+    def port(self) -> int:
+        """The bound port.
+
+        Raises:
+            RuntimeError: If not started.
+        """
+        if self._port is None:
+            raise RuntimeError("simulator not started")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """Websocket URL of the Realtime endpoint (``ws://127.0.0.1:PORT/v1/realtime``)."""
+        return f"ws://{HOST}:{self.port}/v1/realtime"
+
+    @property
+    def base_url(self) -> str:
+        """HTTP base URL to give an OpenAI client (``http://127.0.0.1:PORT/v1``)."""
+        return f"http://{HOST}:{self.port}/v1"
+
+    # ---------------------------------------------------------------- plans
+
+    def enqueue(self, *plans: ResponsePlan) -> None:
+        """Queue plans for the next ``response.create`` events, in order.
+
+        Args:
+            *plans: The plans.
+        """
+        self.plans.extend(plans)
+
+    def next_plan(self) -> ResponsePlan:
+        """Pop the next queued plan, or return :attr:`default_plan`.
+
+        Returns:
+            The plan.
+        """
+        return self.plans.popleft() if self.plans else self.default_plan
+
+    def next_response_number(self) -> int:
+        """Allocate the next simulator-wide response number (1, 2, ...).
+
+        Returns:
+            The number.
+        """
+        self._response_counter += 1
+        return self._response_counter
+
+    def add_response(self, record: ResponseRecord) -> None:
+        """Register a response record (called by connections).
+
+        Args:
+            record: The record.
+        """
+        self.responses.append(record)
+        self.notify()
+
+    # ----------------------------------------------------------- server side
+
+    @property
+    def connection(self) -> SimConnection:
+        """The most recent connection.
+
+        Raises:
+            LookupError: If no client has connected.
+        """
+        if not self.connections:
+            raise LookupError("no client has connected")
+        return self.connections[-1]
+
+    async def start_server_response(
+        self,
+        plan: ResponsePlan | None = None,
+        *,
+        connection: SimConnection | None = None,
+    ) -> ResponseRecord:
+        """Start a server-initiated response (as after server VAD): no ``response.create``,
+        no metadata, default conversation.
+
+        Args:
+            plan: How to stream it; :attr:`default_plan` if omitted (the queue is untouched).
+            connection: Where to send it; the most recent open connection if omitted.
+
+        Returns:
+            The response record (status ``pending`` until ``response.created`` is sent).
+
+        Raises:
+            LookupError: If there is no open connection.
+            RuntimeError: If that connection already has an active default response.
+        """
+        conn = connection if connection is not None else self._latest_open()
+        if conn.active_default_response() is not None:
+            raise RuntimeError(f"connection {conn.id} already has an active default response")
+        try:
+            return conn.start_response(
+                plan if plan is not None else self.default_plan, server_initiated=True
+            )
+        except ConnectionGone as exc:
+            raise LookupError(str(exc)) from exc
+
+    async def drop_connection(
+        self, connection: SimConnection | None = None, *, mode: DropMode = "abort"
+    ) -> None:
+        """Drop a connection now, as a network failure would.
+
+        Args:
+            connection: The connection; the most recent open one if omitted.
+            mode: ``"abort"`` (no close frame) or ``"close"`` (close code 1011).
+
+        Raises:
+            LookupError: If there is no open connection.
+        """
+        conn = connection if connection is not None else self._latest_open()
+        await conn.drop(mode)
+
+    def _latest_open(self) -> SimConnection:
+        for conn in reversed(self.connections):
+            if not conn.closed:
+                return conn
+        raise LookupError("no open connection")
+
+    # -------------------------------------------------------------- handler
+
+    async def _handle_ws(self, request: web.Request) -> web.StreamResponse:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+        ws = web.WebSocketResponse(timeout=self._close_timeout, max_msg_size=64 * 1024 * 1024)
+        await ws.prepare(request)
+        conn = SimConnection(
+            self,
+            len(self.connections) + 1,
+            request,
+            ws,
+            model=request.query.get("model", "gpt-realtime"),
+            max_log_entries=self._max_log_entries,
+        )
+        self.connections.append(conn)
+        self.notify()
+        try:
+            await conn.send({"type": "session.created", "session": conn.conversation.session})
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    await conn.handle_text(msg.data)
+                elif msg.type == WSMsgType.BINARY:
+                    await conn.handle_binary()
+                elif msg.type == WSMsgType.ERROR:
+                    break
+        except ConnectionGone:
+            pass
+        finally:
+            await conn.shutdown()
+            if task is not None:
+                self._handlers.discard(task)
+            logger.debug(
+                "connection %d closed after %.3fs", conn.id, time.monotonic() - conn.opened_at
+            )
+        return ws
+
+    # ------------------------------------------------------------ the read side
+
+    def notify(self) -> None:
+        """Wake every ``wait_*`` call so it re-checks its condition."""
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    def log(
+        self,
+        *,
+        type: str | None = None,
+        direction: Direction | None = None,
+        connection: int | None = None,
+    ) -> list[LogEntry]:
+        """Every logged message of every connection, in time order, optionally filtered.
+
+        Args:
+            type: Keep only this event type.
+            direction: Keep only ``"recv"`` or ``"send"``.
+            connection: Keep only this connection id.
+
+        Returns:
+            The entries.
+        """
+        entries = [
+            e
+            for conn in self.connections
+            if connection is None or conn.id == connection
+            for e in conn.log
+            if (type is None or e.type == type) and (direction is None or e.direction == direction)
+        ]
+        entries.sort(key=lambda e: e.t)
+        return entries
+
+    def response_by_id(self, response_id: str) -> ResponseRecord:
+        """Find a response by its ``response.id``.
+
+        Args:
+            response_id: The id.
+
+        Returns:
+            The record.
+
+        Raises:
+            KeyError: If no response has that id.
+        """
+        for record in self.responses:
+            if record.response_id == response_id:
+                return record
+        raise KeyError(response_id)
+
+    def iter_events(self, response: ResponseRecord) -> Iterator[dict[str, Any]]:
+        """Yield the sent events that carry ``response``'s id, in order.
+
+        Args:
+            response: The response.
+
+        Yields:
+            The events.
+        """
+        for entry in self.log(direction="send", connection=response.connection):
+            event = entry.event
+            rid = event.get("response_id") or (event.get("response") or {}).get("id")
+            if rid == response.response_id:
+                yield event
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Wait until ``predicate()`` is true; it is re-checked on every state change.
+
+        Args:
+            predicate: The condition.
+            timeout: Seconds to wait.
+
+        Raises:
+            TimeoutError: If it is still false after ``timeout``.
+        """
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                await self._changed.wait()
+
+    async def wait_for_connection(self, count: int = 1, timeout: float = 5.0) -> SimConnection:
+        """Wait until ``count`` connections have been made.
+
+        Args:
+            count: Connection number to wait for (1 = the first).
+            timeout: Seconds to wait.
+
+        Returns:
+            Connection number ``count``.
+
+        Raises:
+            TimeoutError: On timeout.
+        """
+        await self.wait_until(lambda: len(self.connections) >= count, timeout)
+        return self.connections[count - 1]
+
+    async def wait_for_response(self, number: int, timeout: float = 5.0) -> ResponseRecord:
+        """Wait until response ``number`` exists (it may still be pending).
+
+        Args:
+            number: Simulator-wide response number (1 = the first).
+            timeout: Seconds to wait.
+
+        Returns:
+            The record.
+
+        Raises:
+            TimeoutError: On timeout.
+        """
+        await self.wait_until(lambda: len(self.responses) >= number, timeout)
+        return self.responses[number - 1]
+
+    async def wait_done(self, record: ResponseRecord, timeout: float = 5.0) -> ResponseRecord:
+        """Wait until a response ends (``response.done`` sent or connection dropped).
+
+        Args:
+            record: The response.
+            timeout: Seconds to wait.
+
+        Returns:
+            The same record.
+
+        Raises:
+            TimeoutError: On timeout.
+        """
+        await asyncio.wait_for(record.done.wait(), timeout)
+        return record
