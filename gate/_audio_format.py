@@ -142,18 +142,3 @@ class AudioFormat:
             raise FrameFormatError(f"frame dtype {dtype} disagrees with the stream's {self.dtype}")
         if not isinstance(samples, int) or samples < 0:
             raise FrameFormatError(f"frame has an invalid sample count {samples!r}")
-
-    def matches(self, frame: Frame) -> bool:
-        """Return whether ``frame`` matches, without raising.
-
-        Args:
-            frame: The frame to check.
-
-        Returns:
-            ``True`` if :meth:`check` would pass.
-        """
-        try:
-            self.check(frame)
-        except FrameFormatError:
-            return False
-        return True

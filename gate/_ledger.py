@@ -406,11 +406,6 @@ class Ledger:
                 self._deadlines.pop()
             return None
 
-    def request_generation(self, request_id: str) -> str | None:
-        """Return the generation bound to a request, or ``None``. Never raises."""
-        request = self._requests.get(request_id) if isinstance(request_id, str) else None
-        return None if request is None else request.generation_id
-
     def pending_requests(self) -> list[str]:
         """Return the ids of requests still waiting for their generation, oldest first."""
         with self._lock:
