@@ -13,7 +13,7 @@ from gate._errors import (
     InvalidIdError,
     UnknownRequestError,
 )
-from gate._ledger import DEFAULT_REQUEST_TIMEOUT, Ledger
+from gate._ledger import DEFAULT_REQUEST_TIMEOUT, Lane, Ledger
 from gate._playback_gate import PlaybackGate
 from gate._reasons import DropReason, GenerationState
 from gate._records import Binding
@@ -37,6 +37,7 @@ __all__ = [
     "GenerationInfo",
     "GenerationState",
     "InvalidIdError",
+    "Lane",
     "Ledger",
     "MonotonicClock",
     "PcmFrame",

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Protocol
 
 from gate._audio_format import AudioFormat, Frame
 from gate._bounded_order import BoundedOrder
@@ -42,7 +43,7 @@ from gate._stats import GateStats, GenerationInfo
 from gate._tally import Tally
 from gate.validation import check_cap, check_id, check_reason, check_timeout
 
-__all__ = ["DEFAULT_REQUEST_TIMEOUT", "Binding", "Ledger"]
+__all__ = ["DEFAULT_REQUEST_TIMEOUT", "Binding", "Lane", "Ledger"]
 
 logger = logging.getLogger("playback_gate")
 
@@ -52,6 +53,14 @@ DEFAULT_REQUEST_TIMEOUT = 10.0
 _LIVE = GenerationState.LIVE
 _FLAGGED = GenerationState.FLAGGED
 _DONE = GenerationState.DONE
+
+
+class Lane(Protocol):
+    """One generation's admission, from :meth:`Ledger.lane`: ``lane(frame, buffered=False)``."""
+
+    def __call__(self, frame: Frame, buffered: bool = False) -> bool:
+        """Decide and count one frame, as ``Ledger.admit(generation_id, frame, buffered)``."""
+        ...
 
 
 class Ledger:
@@ -107,7 +116,7 @@ class Ledger:
 
     # ---- the hot path -------------------------------------------------------
 
-    def admit(self, generation_id: str, frame: Frame) -> bool:
+    def admit(self, generation_id: str, frame: Frame, buffered: bool = False) -> bool:
         """Decide whether one frame may play. The hot path.
 
         O(1) and copy-free: it reads the frame's sample count (and format when
@@ -118,33 +127,23 @@ class Ledger:
         Args:
             generation_id: The frame's generation.
             frame: The frame; only its metadata is read.
+            buffered: Decide for an output stage behind a buffer (see
+                :meth:`admit_buffered`).
 
         Returns:
             ``True`` to play the frame, ``False`` to drop it.
         """
+        # The decision itself is GenerationRecord.admit, shared with lane(). Keeping a copy
+        # of it inline here would save one call level: 27 ns per frame (120 -> 93 ns for a
+        # PcmFrame, timeit on this 2-CPU machine), 0.0003 % of a 10 ms frame: not worth a
+        # second copy to keep in sync.
         try:
-            samples = frame.samples_per_channel
-            if self._rate and (
-                frame.sample_rate != self._rate or frame.num_channels != self._channels
-            ):
-                return self._drop_malformed(generation_id, frame, samples)
             gen = self._generations.get(generation_id)
             if gen is None:
                 gen = self._track_unknown(generation_id)
-            state = gen.state
-            if state is _LIVE:
-                gen.frames_passed += 1
-                gen.samples_passed += samples
-                return True
-            if state is _FLAGGED:
-                gen.frames_dropped += 1
-                gen.samples_dropped += samples
-            else:
-                gen.frames_straggling += 1
-                gen.samples_straggling += samples
-            return False
-        except Exception:
+        except Exception:  # an unhashable or invalid id
             return self._drop_malformed(generation_id, frame, None)
+        return gen.admit(frame, buffered)
 
     def admit_buffered(self, generation_id: str, frame: Frame) -> bool:
         """Like :meth:`admit`, for an output stage behind a buffer.
@@ -153,7 +152,9 @@ class Ledger:
         received before it and only waited in a buffer, so here a retired
         generation's frames pass; only flagged generations drop. Use
         :meth:`admit` where frames arrive from the network, so true stragglers
-        are caught there. Same cost and guarantees as :meth:`admit`.
+        are caught there. Same guarantees as :meth:`admit`, and
+        ``admit(generation_id, frame, buffered=True)``; an output stage that
+        admits frame after frame of one generation can take its :meth:`lane`.
 
         Args:
             generation_id: The frame's generation.
@@ -162,25 +163,32 @@ class Ledger:
         Returns:
             ``True`` to play the frame, ``False`` to drop it.
         """
-        # Mirrors admit() line for line: one call level less on the hot path.
-        try:
-            samples = frame.samples_per_channel
-            if self._rate and (
-                frame.sample_rate != self._rate or frame.num_channels != self._channels
-            ):
-                return self._drop_malformed(generation_id, frame, samples)
-            gen = self._generations.get(generation_id)
-            if gen is None:
-                gen = self._track_unknown(generation_id)
-            if gen.state is not _FLAGGED:
-                gen.frames_passed += 1
-                gen.samples_passed += samples
-                return True
-            gen.frames_dropped += 1
-            gen.samples_dropped += samples
-            return False
-        except Exception:
-            return self._drop_malformed(generation_id, frame, None)
+        return self.admit(generation_id, frame, True)
+
+    def lane(self, generation_id: str) -> Lane:
+        """Return one generation's own admission: ``lane(frame, buffered=False)``.
+
+        It decides and counts exactly like ``admit(generation_id, frame,
+        buffered)``, without looking the generation up: for an output stage
+        that admits frame after frame of the same generation (a gated LiveKit
+        output keeps one per segment). It stays right for the generation's
+        whole life: a flag is seen by the next call, and once the ledger has
+        forgotten the generation it defers to :meth:`admit`. A generation never
+        seen before starts being tracked, as its first admitted frame would.
+
+        Args:
+            generation_id: The generation.
+
+        Returns:
+            The callable; it never raises.
+
+        Raises:
+            InvalidIdError: If ``generation_id`` is empty or not a str.
+        """
+        gen = self._generations.get(generation_id) if isinstance(generation_id, str) else None
+        if gen is None:
+            gen = self._track_unknown(generation_id)
+        return gen.admit
 
     def should_drop(self, generation_id: str) -> bool:
         """Return whether a new frame of ``generation_id`` would be dropped now.
@@ -546,7 +554,7 @@ class Ledger:
     def _new_generation_locked(
         self, generation_id: str, state: GenerationState
     ) -> GenerationRecord:
-        gen = GenerationRecord(generation_id, state)
+        gen = GenerationRecord(generation_id, state, self)
         self._generations[generation_id] = gen
         self._generations_seen += 1
         if state is _LIVE:
@@ -572,7 +580,9 @@ class Ledger:
 
     def _forget_locked(self, generation_id: str | None) -> None:
         if generation_id is not None:
-            self._tally.forget(self._generations.pop(generation_id))
+            gen = self._generations.pop(generation_id)
+            gen.forgotten = True  # a lane still holding it defers to the table from now on
+            self._tally.forget(gen)
 
     def _finish_request_locked(self, request_id: str) -> None:
         forgotten = self._finished_requests.add(request_id)

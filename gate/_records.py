@@ -3,26 +3,45 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
+from gate._audio_format import Frame
 from gate._reasons import DropReason, GenerationState
 from gate._stats import Counts, GenerationInfo
 
 __all__ = ["Binding", "GenerationRecord", "RequestRecord"]
 
+_LIVE = GenerationState.LIVE
+_FLAGGED = GenerationState.FLAGGED
+_DONE = GenerationState.DONE
+
+
+class _Owner(Protocol):
+    """What a record needs of its ledger (``gate._ledger.Ledger``)."""
+
+    _rate: int
+    _channels: int
+
+    def _drop_malformed(self, generation_id: object, frame: object, samples: object) -> bool: ...
+
+    def admit(self, generation_id: str, frame: Frame, buffered: bool = False) -> bool: ...
+
 
 class GenerationRecord:
-    """A generation's state and counters. Mutated only by the ledger.
+    """A generation's state and counters. Mutated only by the ledger and :meth:`admit`.
 
-    ``state`` is written last on every transition: :meth:`Ledger.admit` reads
-    it without the lock.
+    ``state`` is written last on every transition: :meth:`admit` reads it
+    without the lock.
     """
 
     __slots__ = (
         "detail",
+        "forgotten",
         "frames_dropped",
         "frames_passed",
         "frames_straggling",
         "generation_id",
+        "ledger",
         "reason",
         "request_id",
         "samples_dropped",
@@ -31,8 +50,10 @@ class GenerationRecord:
         "state",
     )
 
-    def __init__(self, generation_id: str, state: GenerationState) -> None:
+    def __init__(self, generation_id: str, state: GenerationState, ledger: _Owner) -> None:
         self.generation_id = generation_id
+        self.ledger = ledger
+        self.forgotten = False  # set by the ledger when it drops this record from its table
         self.request_id: str | None = None
         self.state = state
         self.reason: DropReason | None = None
@@ -43,6 +64,46 @@ class GenerationRecord:
         self.samples_dropped = 0
         self.frames_straggling = 0
         self.samples_straggling = 0
+
+    def admit(self, frame: Frame, buffered: bool = False) -> bool:
+        """Decide whether one frame of this generation may play, and count it. The hot path.
+
+        The one copy of the per-frame decision: ``Ledger.admit`` looks the
+        record up and calls this, and ``Ledger.lane`` hands it out so an output
+        stage admitting frame after frame of one generation skips the lookup.
+        Never raises: a malformed frame is dropped and counted as ``MALFORMED``.
+
+        Args:
+            frame: The frame; only its metadata is read.
+            buffered: Decide for an output stage behind a buffer: a retired
+                generation's frames pass (see ``Ledger.admit_buffered``).
+
+        Returns:
+            ``True`` to play the frame, ``False`` to drop it.
+        """
+        ledger = self.ledger
+        try:
+            samples = frame.samples_per_channel
+            if ledger._rate and (
+                frame.sample_rate != ledger._rate or frame.num_channels != ledger._channels
+            ):
+                return ledger._drop_malformed(self.generation_id, frame, samples)
+            if self.forgotten:  # a lane outlived the record: the ledger's table decides
+                return ledger.admit(self.generation_id, frame, buffered)
+            state = self.state
+            if state is _LIVE or (buffered and state is _DONE):
+                self.frames_passed += 1
+                self.samples_passed += samples
+                return True
+            if state is _FLAGGED:
+                self.frames_dropped += 1
+                self.samples_dropped += samples
+            else:
+                self.frames_straggling += 1
+                self.samples_straggling += samples
+            return False
+        except Exception:
+            return ledger._drop_malformed(self.generation_id, frame, None)
 
     def info(self) -> GenerationInfo:
         """Return a read-only snapshot."""

@@ -37,6 +37,7 @@ at the end of this module; :func:`missing_private_api` checks them, and
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -46,8 +47,8 @@ from livekit import rtc
 from livekit.agents.voice import io
 from livekit.agents.voice.speech_handle import SpeechHandle
 
-from gate import DropReason, PlaybackGate
-from integrations.livekit._tagging import GENERATION_KEY, current_generation
+from gate import DropReason, GateError, Lane, PlaybackGate
+from integrations.livekit._tagging import GENERATION_KEY, generation_of
 
 __all__ = ["GatedAudioOutput", "missing_private_api"]
 
@@ -58,6 +59,7 @@ logger = logging.getLogger("playback_gate.livekit")
 class _Segment:
     generations: list[str] = field(default_factory=list)
     last: str | None = None  # the generation of the previous frame (skips the list scan)
+    lane: Lane | None = None  # its admission (the gate's, minus the lookup per frame)
     untagged: bool = False  # forwarded audio of no generation (a purge never clears it)
     forwarded: bool = False  # the sink has (or had) a segment for it
     sink_open: bool = False  # ... still capturing, not flushed
@@ -110,7 +112,6 @@ class GatedAudioOutput(io.AudioOutput):
             sample_rate=None,
         )
         self.gate = gate
-        self._admit = gate.admit_buffered
         sink = self.next_in_chain  # LiveKit's _AudioSinkProxy if next_in_chain is a leaf
         assert sink is not None
         self._sink = sink  # fixed for the output's life: io.AudioOutput has no setter
@@ -178,20 +179,22 @@ class GatedAudioOutput(io.AudioOutput):
             # _segment lives exactly as long as the base class's capturing state).
             await super().capture_frame(frame)
             seg = self._segment = _Segment()
-        # generation_of(frame), inlined: one call level less per frame
+        # generation_of(frame)'s first step (the tag read), inlined so the next frame of the
+        # same generation takes the segment's lane at once; any other frame goes through
+        # generation_of() itself. Measured (bench adapter section, gated vs a do-nothing
+        # wrapper, 9 rounds x 400 frames, this 2-CPU machine shared): calling generation_of()
+        # plus gate.admit_buffered() per frame cost 280 ns, the lane alone ~200 ns, with this
+        # inlined tag read ~175 ns.
         try:
             gen = frame.userdata.get(GENERATION_KEY)
         except Exception:
             gen = None
-        if not (isinstance(gen, str) and gen):
-            gen = current_generation()
-        if gen is not None:
-            if gen is not seg.last:
-                seg.last = gen
-                if gen not in seg.generations:
-                    seg.generations.append(gen)
-                    self._note_owner(gen)
-            if not self._admit(gen, frame):
+        lane = seg.lane
+        if gen is None or gen is not seg.last or lane is None:
+            gen = generation_of(frame)  # checks the tag; else the task's current generation
+            lane = None if gen is None else self._enter(seg, gen)
+        if lane is not None:
+            if not lane(frame, True):  # admit_buffered: a retired generation's tail plays
                 self.frames_dropped += 1
                 seg.gated = True
                 return
@@ -205,12 +208,29 @@ class GatedAudioOutput(io.AudioOutput):
             seg.forwarded = seg.sink_open = True
         await self._sink.capture_frame(frame)
 
+    def _enter(self, seg: _Segment, gen: str) -> Lane:
+        """The segment's frames switch to ``gen``: note it, and take its lane."""
+        if gen == seg.last and seg.lane is not None:
+            return seg.lane  # an equal tag, another str object
+        if gen not in seg.generations:
+            seg.generations.append(gen)
+            self._note_owner(gen)
+        try:
+            lane = self.gate.lane(gen)
+        except GateError:  # an id the gate refuses (e.g. empty): admit() drops and counts it
+            lane = functools.partial(self.gate.admit, gen)
+        seg.last, seg.lane = gen, lane
+        return lane
+
     async def _restart_segment(self, frame: rtc.AudioFrame, gen: str | None) -> _Segment:
         super().flush()  # the base class's count: the old segment is over ...
         await super().capture_frame(frame)  # ... and this one is counted
-        seg = self._segment = _Segment(last=gen, untagged=gen is None)
+        old = self._segment
+        seg = self._segment = _Segment(untagged=gen is None)
         if gen is not None:
             seg.generations.append(gen)
+            if old is not None:
+                seg.last, seg.lane = old.last, old.lane
         return seg
 
     def flush(self) -> None:

@@ -138,6 +138,21 @@ async def test_interleaved_generations_in_a_segment_are_all_tracked(gate: Playba
     assert stats is not None and stats.dropped.frames == 1 and stats.passed.frames == 1
 
 
+async def test_the_segment_lane_sees_a_flag_between_two_frames(gate: PlaybackGate) -> None:
+    """Frames of one generation in a row take the cached lane: a flag still drops the next."""
+    sink = InstantSink()
+    out = GatedAudioOutput(gate, next_in_chain=sink)
+    tag = "resp_a"
+    for _ in range(3):
+        await out.capture_frame(frame(tag))
+    await out.capture_frame(frame("".join(["resp_", "a"])))  # an equal tag, another str
+    gate.flag(tag, DropReason.INTERRUPTED)
+    await out.capture_frame(frame(tag))
+    assert len(sink.frames) == 4 and out.frames_dropped == 1
+    info = gate.generation(tag)
+    assert info is not None and info.passed.frames == 4 and info.dropped.frames == 1
+
+
 async def test_gated_segment_finishes_interrupted_never_stale(gate: PlaybackGate) -> None:
     sink = InstantSink()
     out = GatedAudioOutput(gate, next_in_chain=sink)

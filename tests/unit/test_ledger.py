@@ -515,3 +515,42 @@ def test_admit_buffered_drops_flagged_and_malformed(gate: PlaybackGate) -> None:
     stats = gate.stats()
     assert stats.dropped_by_reason[DropReason.INTERRUPTED].frames == 1
     assert stats.dropped_by_reason[DropReason.MALFORMED].frames == 1
+
+
+# ---- lane: one generation's admission, without the lookup ----------------------------
+
+
+def test_lane_decides_and_counts_like_admit(gate: PlaybackGate) -> None:
+    gate.announce("resp")
+    lane = gate.lane("resp")
+    assert lane(frame(10)) and lane(frame(10), True)
+    gate.retire("resp")
+    assert not lane(frame(5))  # at the network: a straggler
+    assert lane(frame(20), True)  # at the output: a buffered tail
+    gate.flag("resp", DropReason.INTERRUPTED)
+    assert not lane(frame(3), True)  # the flag is seen by the next call
+    assert not lane(frame(rate=48_000), True)  # malformed: dropped, never raises
+    assert not lane(object())  # type: ignore[arg-type]
+    info = gate.generation("resp")
+    assert info is not None
+    assert info.passed.samples == 40 and info.stragglers.samples == 5
+    assert gate.stats().dropped_by_reason[DropReason.INTERRUPTED].samples == 3
+    assert gate.stats().dropped_by_reason[DropReason.MALFORMED].frames == 2
+
+
+def test_lane_of_an_unknown_generation_tracks_it_and_bad_ids_raise(gate: PlaybackGate) -> None:
+    assert gate.lane("new")(frame())
+    assert gate.generation("new") is not None
+    for bad in ("", None, 3):
+        with pytest.raises(InvalidIdError):
+            gate.lane(bad)  # type: ignore[arg-type]
+
+
+def test_a_lane_outliving_its_forgotten_record_defers_to_the_ledger() -> None:
+    gate = PlaybackGate(max_live=1)
+    lane = gate.lane("a")
+    assert gate.admit("b", frame())  # "a" is forgotten (max_live=1): the lane still passes it
+    assert lane(frame(), True)
+    gate.flag("a", DropReason.CANCELLED)  # a new record for "a", flagged
+    assert not lane(frame(7), True)  # the old lane sees the flag through the ledger
+    assert gate.stats().dropped_by_reason[DropReason.CANCELLED].samples == 7
