@@ -59,7 +59,14 @@ def plans(quick: bool) -> Plan:
             overhead=OverheadPlan(rounds=7, number=800),
             adapter=AdapterPlan(rounds=5, frames=150),
             track=TrackPlan(trials=4),
-            speaker=SpeakerPlan(trials=4, block=4),
+            speaker=SpeakerPlan(
+                trials=3,
+                block=3,
+                settings=("low_latency",),
+                floor_blocks=(240, 120, 64),
+                floor_seconds=0.3,
+                steady_seconds=1.0,
+            ),
             leaks=LeakPlan(),
             memory=MemoryPlan(
                 tombstones=10_000, generations=50_000, checkpoints=10, repeats=5, number=300
@@ -135,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
     from bench.report import format_text, plot, write_json
     from bench.results import Section
     from bench.speaker import run_speaker
+    from bench.speaker import steps as speaker_steps
     from bench.track import run_track
 
     names = _sections(args.only)
@@ -143,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
         "overhead": plan.overhead.rounds,
         "adapter": 2 * plan.adapter.rounds,
         "track": plan.track.trials,
-        "speaker": 2 * plan.speaker.trials,
+        "speaker": speaker_steps(plan.speaker),
         "leaks": 2 * sum(1 for s in SCENARIOS.values() if s[4] or not args.quick),
         "memory": 101,
     }

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.results import Section, Table, Target, fmt
+from bench.speaker_floor import SteadyResult
 from bench.timing import Tick, percentile
 from integrations.testing.device import probe_device
 
@@ -53,14 +54,61 @@ class SpeakerPlan:
     """How many flags.
 
     Attributes:
-        trials: Flags per output (gated and ungated each).
+        trials: Flags per output (gated and ungated each, per setting).
         block: Trials per stream; the outputs alternate stream by stream.
+        settings: Which device settings: ``"default"`` (10 ms blocks) and
+            ``"low_latency"`` (``SpeakerSink.low_latency``).
+        floor_blocks: Block sizes (frames at 48 kHz) tried for the device's floor.
+        floor_seconds: Seconds each of them plays.
+        steady_seconds: Seconds the low-latency mode plays steadily, counting underruns.
         seed: Seed of the random flag delays.
     """
 
     trials: int
     block: int = 10
+    settings: tuple[str, ...] = ("default", "low_latency")
+    floor_blocks: tuple[int, ...] = (480, 240, 144, 120, 96, 64, 48)
+    floor_seconds: float = 3.0
+    steady_seconds: float = 60.0
     seed: int = 11
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """How the device is driven.
+
+    Attributes:
+        label: For the table.
+        blocksize: Frames per callback.
+        latency: PortAudio's latency (``"low"`` or seconds).
+        fade_ms: The sink's fade-out of a cut generation.
+    """
+
+    label: str
+    blocksize: int
+    latency: str | float
+    fade_ms: float
+
+
+def settings() -> dict[str, Setting]:
+    """The settings measured: the sink's defaults, and its low-latency mode."""
+    from integrations.speakers import (
+        LOW_LATENCY_BLOCK_MS,
+        LOW_LATENCY_BUFFER_BLOCKS,
+        LOW_LATENCY_FADE_MS,
+    )
+
+    low = round(SR * LOW_LATENCY_BLOCK_MS / 1000)
+    return {
+        "default": Setting("default: block 480, latency 'low', fade 5 ms", BLOCK, "low", FADE_MS),
+        "low_latency": Setting(
+            f"low-latency: block {low}, latency {LOW_LATENCY_BUFFER_BLOCKS} blocks, "
+            f"fade {LOW_LATENCY_FADE_MS:g} ms",
+            low,
+            LOW_LATENCY_BUFFER_BLOCKS * low / SR,
+            LOW_LATENCY_FADE_MS,
+        ),
+    }
 
 
 @dataclass(slots=True)
@@ -80,7 +128,7 @@ def _wait(predicate: Any, timeout: float = 5.0) -> None:
 
 
 def _stream(
-    device: str, tee: Path, gated: bool, k0: int, n: int, rng: random.Random
+    device: str, tee: Path, setting: Setting, gated: bool, k0: int, n: int, rng: random.Random
 ) -> tuple[list[_Flag], Any, int]:
     """Play ``n`` trials on one stream; return the flags, the tee and the marker's index."""
     import numpy as np
@@ -90,7 +138,12 @@ def _stream(
 
     gate = PlaybackGate() if gated else None
     sink = SpeakerSink(
-        gate, device=device, samplerate=SR, blocksize=BLOCK, latency="low", fade_ms=FADE_MS
+        gate,
+        device=device,
+        samplerate=SR,
+        blocksize=setting.blocksize,
+        latency=setting.latency,
+        fade_ms=setting.fade_ms,
     )
     buf = sink.buffer
     frame = PcmFrame(np.full(BLOCK, LEVEL, np.int16), SR)
@@ -101,6 +154,7 @@ def _stream(
         sink.write("marker", PcmFrame(np.array(MARKER, np.int16), SR))
         sink.end("marker")
         sink.start()
+        _wait(lambda: buf.frames_out >= len(MARKER))  # no trial's window holds the marker
         for k in range(k0, k0 + n):
             gid = f"resp_speaker{k:05d}"
             window = buf.frames_out
@@ -113,7 +167,7 @@ def _stream(
                     written += 1
                 now = time.monotonic()
                 if flag_at is None and buf.played(gid) >= PRE_S * SR:
-                    flag_at = now + rng.uniform(0.0, BLOCK / SR)
+                    flag_at = now + rng.uniform(0.0, setting.blocksize / SR)
                 if flag_at is not None and now >= flag_at:
                     before = buf.frames_out
                     t_flag = sink._now()  # the stream clock (python-sounddevice's stream.time)
@@ -144,7 +198,7 @@ def _stream(
 
 
 def _measure(
-    flags: list[_Flag], pcm: Any, origin: int, gated: bool
+    flags: list[_Flag], pcm: Any, origin: int, setting: Setting
 ) -> tuple[list[dict[str, float]], int]:
     import numpy as np
 
@@ -168,7 +222,7 @@ def _measure(
                 "cancel_to_silence_ms": (in_flight + after) * 1e3,
                 "in_flight_ms": in_flight * 1e3,
                 "after_flag_ms": after * 1e3,
-                "phase_ms": (-in_flight * 1e3) % (BLOCK / SR * 1e3),
+                "phase_ms": (-in_flight * 1e3) % (setting.blocksize / SR * 1e3),
             }
         )
     return trials, invalid
@@ -178,31 +232,43 @@ def _stats(values: list[float]) -> dict[str, float]:
     return {"p50": percentile(values, 50), "p95": percentile(values, 95), "max": max(values)}
 
 
-def run_speaker(plan: SpeakerPlan, tick: Tick | None = None) -> Section:
-    """Measure cancel-to-silence at the speaker, gated and ungated, if the device is there.
+def _skip(section: Section, plan: SpeakerPlan, reason: str, tick: Tick | None) -> Section:
+    section.notes.append(f"not measured: {reason}")
+    for name, limit in _goals(plan):
+        section.targets.append(Target(name, limit, f"not measured: {reason}", None))
+    section.data = {"skipped": reason}
+    if tick is not None:
+        tick(steps(plan))
+    return section
 
-    Args:
-        plan: Trials per output.
-        tick: Progress callback, called once per trial.
 
-    Returns:
-        The section; "not measured: <reason>" when there is no device.
-    """
-    section = Section(
-        key="speaker",
-        title="Cancel-to-silence at the speaker (real PortAudio device, read from the tee file)",
+def _goals(plan: SpeakerPlan) -> list[tuple[str, str]]:
+    goals = []
+    if "default" in plan.settings:
+        goals.append((DEFAULT_GOAL, f"<= {BLOCK / SR * 1e3 + FADE_MS:.0f} ms"))
+    if "low_latency" in plan.settings:
+        goals += [(LOW_GOAL, f"<= {LOW_TARGET_MS:.0f} ms"), (STEADY_GOAL, "0")]
+    return goals
+
+
+DEFAULT_GOAL = "speaker: cancel-to-silence beyond the device's own buffer, gated, p95"
+LOW_GOAL = "speaker, low-latency mode: cancel-to-silence incl. the device buffer, gated, p95"
+STEADY_GOAL = "speaker, low-latency mode: underruns in steady playback"
+LOW_TARGET_MS = 20.0
+
+
+def steps(plan: SpeakerPlan) -> int:
+    """Progress steps of the section: one per trial, floor setting and steady second."""
+    return (
+        2 * plan.trials * len(plan.settings)
+        + len(plan.floor_blocks)
+        + int(plan.steady_seconds) * ("low_latency" in plan.settings)
     )
-    limit = f"<= {BLOCK / SR * 1e3 + FADE_MS:.0f} ms"
-    name = "speaker: cancel-to-silence beyond the device's own buffer, gated, p95"
-    found = probe_device()
-    if isinstance(found, str):
-        section.notes.append(f"not measured: {found}")
-        section.targets.append(Target(name, limit, f"not measured: {found}", None))
-        section.data = {"skipped": found}
-        if tick is not None:
-            tick(2 * plan.trials)
-        return section
-    device, tee = found
+
+
+def _trials(
+    device: str, tee: Path, setting: Setting, plan: SpeakerPlan, tick: Tick | None
+) -> dict[str, dict[str, Any]]:
     rng = random.Random(plan.seed)
     results: dict[str, dict[str, Any]] = {
         "gated": {"trials": [], "invalid": 0, "streams": 0},
@@ -210,35 +276,78 @@ def run_speaker(plan: SpeakerPlan, tick: Tick | None = None) -> Section:
     }
     done = {"gated": 0, "ungated": 0}
     turn = 0
+    while min(done.values()) < plan.trials:
+        kind = ("gated", "ungated")[turn % 2]
+        turn += 1
+        n = min(plan.block, plan.trials - done[kind])
+        if n <= 0:
+            continue
+        flags, pcm, origin = _stream(device, tee, setting, kind == "gated", done[kind], n, rng)
+        r = results[kind]
+        r["streams"] += 1
+        if origin < 0:
+            r["invalid"] += n
+        else:
+            trials, invalid = _measure(flags, pcm, origin, setting)
+            r["trials"] += trials
+            r["invalid"] += invalid
+        done[kind] += n
+        if tick is not None:
+            tick(n)
+    for r in results.values():
+        r["n"] = len(r["trials"])
+        for key in ("cancel_to_silence_ms", "in_flight_ms", "after_flag_ms"):
+            if r["trials"]:
+                r[key] = _stats([t[key] for t in r["trials"]])
+    return results
+
+
+def run_speaker(plan: SpeakerPlan, tick: Tick | None = None) -> Section:
+    """Measure cancel-to-silence at the speaker, gated and ungated, if the device is there.
+
+    Per setting (the sink's defaults, its low-latency mode): gated and ungated
+    trials; then the device's floor (the smallest stable buffer) and the
+    low-latency mode's underruns in steady playback.
+
+    Args:
+        plan: Trials per output, settings, floor and steady sizes.
+        tick: Progress callback, called once per trial, floor setting and steady second.
+
+    Returns:
+        The section; "not measured: <reason>" when there is no device.
+    """
+    from bench.speaker_floor import floor_of, steady
+
+    section = Section(
+        key="speaker",
+        title="Cancel-to-silence at the speaker (real PortAudio device, read from the tee file)",
+    )
+    found = probe_device()
+    if isinstance(found, str):
+        return _skip(section, plan, found, tick)
+    device, tee = found
+    chosen = {k: v for k, v in settings().items() if k in plan.settings}
+    outputs: dict[str, dict[str, Any]] = {}
     try:
-        while min(done.values()) < plan.trials:
-            kind = ("gated", "ungated")[turn % 2]
-            turn += 1
-            n = min(plan.block, plan.trials - done[kind])
-            if n <= 0:
-                continue
-            flags, pcm, origin = _stream(device, tee, kind == "gated", done[kind], n, rng)
-            r = results[kind]
-            r["streams"] += 1
-            if origin < 0:
-                r["invalid"] += n
-            else:
-                trials, invalid = _measure(flags, pcm, origin, kind == "gated")
-                r["trials"] += trials
-                r["invalid"] += invalid
-            done[kind] += n
+        for key, setting in chosen.items():
+            for kind, r in _trials(device, tee, setting, plan, tick).items():
+                outputs[kind if key == "default" else f"{kind}_low"] = r | {"setting": key}
+        sweep = []
+        for block in plan.floor_blocks:
+            sweep.append(steady(device, plan.floor_seconds, blocksize=block))
             if tick is not None:
-                tick(n)
+                tick(1)
+        held = None
+        if "low_latency" in chosen:
+            held = steady(device, plan.steady_seconds)
+            if tick is not None:
+                tick(int(plan.steady_seconds))
     except Exception as exc:  # a device that vanished mid-run: report, never crash the bench
-        section.notes.append(f"not measured: the device failed mid-run: {exc!r}")
-        section.targets.append(Target(name, limit, "not measured: device failed", None))
-        section.data = {"skipped": repr(exc)}
-        return section
+        return _skip(section, plan, f"the device failed mid-run: {exc!r}", None)
 
     table = Table(
         f"flag -> last flagged sample that left the device, ms ({plan.trials} flags per output, "
-        f"random block phases; 48 kHz, block {BLOCK}, latency='low', fade {FADE_MS:.0f} ms, "
-        f"{LEAD_S * 1e3:.0f} ms queued ahead)",
+        f"random block phases; 48 kHz, {LEAD_S * 1e3:.0f} ms queued ahead)",
         [
             "output",
             "cancel-to-silence p50/p95/max",
@@ -247,53 +356,127 @@ def run_speaker(plan: SpeakerPlan, tick: Tick | None = None) -> Section:
             "valid",
         ],
     )
-    for kind, r in results.items():
-        trials = r["trials"]
-        r["n"] = len(trials)
-        if not trials:
+    for name, r in outputs.items():
+        if not r["n"]:
             continue
-        for key in ("cancel_to_silence_ms", "in_flight_ms", "after_flag_ms"):
-            r[key] = _stats([t[key] for t in trials])
         c, i, a = r["cancel_to_silence_ms"], r["in_flight_ms"], r["after_flag_ms"]
-        label = (
-            "gated SpeakerSink (flag purges, 5 ms fade)"
-            if kind == "gated"
-            else "ungated SpeakerSink (stop feeding at the flag)"
-        )
+        how = "gated (flag purges, fades)" if name.startswith("gated") else "ungated (stop feeding)"
         table.rows.append(
             [
-                label,
+                f"{how}, {chosen[r['setting']].label}",
                 f"{c['p50']:.1f}/{c['p95']:.1f}/{c['max']:.1f}",
                 fmt(i["p50"], 1),
                 f"{a['p50']:.1f}/{a['p95']:.1f}/{a['max']:.1f}",
-                f"{len(trials)}/{len(trials) + r['invalid']}",
+                f"{r['n']}/{r['n'] + r['invalid']}",
             ]
         )
     section.tables.append(table)
-    section.data = {"outputs": results, "block_ms": BLOCK / SR * 1e3, "fade_ms": FADE_MS}
-    g, u = results["gated"], results["ungated"]
-    if g["n"] and u["n"]:
-        section.data["ratio_p50_ungated_to_gated"] = (
-            u["cancel_to_silence_ms"]["p50"] / g["cancel_to_silence_ms"]["p50"]
+    floor = floor_of(sweep)
+    sweep_table = Table(
+        f"the device's floor: each block size plays {plan.floor_seconds:g} s steadily, "
+        "PortAudio latency 2 blocks (gated SpeakerSink)",
+        ["block", "PortAudio latency ms", "device buffer p50 ms", "underflows (device+sink)"],
+    )
+    for one in sweep:
+        mark = "  <- floor" if one is floor else ""
+        sweep_table.rows.append(
+            [
+                f"{one.blocksize} ({one.blocksize / SR * 1e3:.2f} ms){mark}",
+                fmt(one.latency_ms, 1),
+                fmt(one.in_flight_ms, 1),
+                f"{one.underruns} ({one.device_underflows}+{one.sink_underruns})",
+            ]
         )
+    section.tables.append(sweep_table)
+    if held is not None:
+        section.tables.append(
+            Table(
+                "low-latency mode, steady playback",
+                ["seconds", "block", "PortAudio latency ms", "device underflows", "sink underruns"],
+                [
+                    [
+                        f"{held.seconds:g}",
+                        str(held.blocksize),
+                        fmt(held.latency_ms, 1),
+                        str(held.device_underflows),
+                        str(held.sink_underruns),
+                    ]
+                ],
+            )
+        )
+    section.data = {
+        "outputs": outputs,
+        "settings": {
+            k: {"blocksize": v.blocksize, "latency": v.latency, "fade_ms": v.fade_ms}
+            for k, v in chosen.items()
+        },
+        "block_ms": BLOCK / SR * 1e3,
+        "fade_ms": FADE_MS,
+        "floor_sweep": [r.to_json() for r in sweep],
+        "floor": None if floor is None else floor.to_json(),
+        "steady": None if held is None else held.to_json(),
+        "target_ms": LOW_TARGET_MS,
+    }
     section.notes += [
         "cancel-to-silence = DAC time of the sample after the flagged generation's last "
         "non-zero sample in the tee - stream time of the flag; device buffer = audio already "
-        "handed to PortAudio/PulseAudio at the flag (the physical minimum, no output stage can "
-        "recall it); after flag = flagged audio the output handed over after the flag.",
+        "handed to PortAudio/PulseAudio at the flag, as PortAudio reports it (no output stage "
+        "can recall it); after flag = flagged audio the output handed over after the flag.",
         "a trial is valid if its window in the tee holds its audio, bit-exact before the flag "
         "(another process writing to the shared tee would spoil it).",
+        "floor = the smallest block with no underflow there nor at any larger block; its device "
+        "buffer is the least any output stage can take to silence this device.",
     ]
-    if g["n"]:
-        p95 = g["after_flag_ms"]["p95"]
+    _targets(section, outputs, floor, held)
+    return section
+
+
+def _targets(
+    section: Section,
+    outputs: dict[str, dict[str, Any]],
+    floor: SteadyResult | None,
+    held: SteadyResult | None,
+) -> None:
+    g = outputs.get("gated")
+    if g is not None:
+        limit = BLOCK / SR * 1e3 + FADE_MS
+        if g["n"]:
+            p95 = g["after_flag_ms"]["p95"]
+            total = g["cancel_to_silence_ms"]["p95"]
+            measured = f"{p95:.1f} ms (total {total:.1f} ms with the device's)"
+            section.targets.append(
+                Target(DEFAULT_GOAL, f"<= {limit:.0f} ms", measured, p95 <= limit)
+            )
+        else:
+            section.targets.append(
+                Target(DEFAULT_GOAL, f"<= {limit:.0f} ms", "no valid trial", None)
+            )
+    g, u = outputs.get("gated_low"), outputs.get("ungated_low")
+    if g is None:
+        return
+    limit_s = f"<= {LOW_TARGET_MS:.0f} ms"
+    if not g["n"]:
+        section.targets.append(Target(LOW_GOAL, limit_s, "no valid trial", None))
+    else:
+        total = g["cancel_to_silence_ms"]["p95"]
+        words = [f"{total:.1f} ms"]
+        if u is not None and u["n"]:
+            words.append(
+                f"vs ungated {u['cancel_to_silence_ms']['p95']:.1f} ms at the same settings"
+            )
+        if floor is not None:
+            words.append(
+                f"floor (device buffer) {floor.in_flight_ms:.1f} ms at block {floor.blocksize}: "
+                f"gate +{total - floor.in_flight_ms:.1f} ms"
+            )
+        section.targets.append(Target(LOW_GOAL, limit_s, "; ".join(words), total <= LOW_TARGET_MS))
+    if held is not None:
         section.targets.append(
             Target(
-                name,
-                limit,
-                f"{p95:.1f} ms (total {g['cancel_to_silence_ms']['p95']:.1f} ms with the device's)",
-                p95 <= BLOCK / SR * 1e3 + FADE_MS,
+                STEADY_GOAL,
+                "0",
+                f"{held.underruns} in {held.seconds:g} s ({held.device_underflows} device, "
+                f"{held.sink_underruns} sink)",
+                held.underruns == 0,
             )
         )
-    else:
-        section.targets.append(Target(name, limit, "not measured: no valid trial", None))
-    return section

@@ -19,11 +19,19 @@ from integrations.speakers._devices import (
 )
 from integrations.speakers._fade import DEFAULT_FADE_MS, Fade
 from integrations.speakers._records import SinkInactiveError
-from integrations.speakers._speaker_sink import SpeakerSink
+from integrations.speakers._speaker_sink import (
+    LOW_LATENCY_BLOCK_MS,
+    LOW_LATENCY_BUFFER_BLOCKS,
+    LOW_LATENCY_FADE_MS,
+    SpeakerSink,
+)
 from integrations.speakers._wav_sink import WavSink
 
 __all__ = [
     "DEFAULT_FADE_MS",
+    "LOW_LATENCY_BLOCK_MS",
+    "LOW_LATENCY_BUFFER_BLOCKS",
+    "LOW_LATENCY_FADE_MS",
     "BaseSink",
     "BufferFullError",
     "BufferStats",

@@ -15,7 +15,24 @@ from integrations.speakers._devices import (
 )
 from integrations.speakers._fade import DEFAULT_FADE_MS
 
-__all__ = ["SpeakerSink"]
+__all__ = [
+    "LOW_LATENCY_BLOCK_MS",
+    "LOW_LATENCY_BUFFER_BLOCKS",
+    "LOW_LATENCY_FADE_MS",
+    "SpeakerSink",
+]
+
+#: Low-latency mode (:meth:`SpeakerSink.low_latency`): the device's block, in ms. 2.5 ms is the
+#: smallest block with no underflow over a minute on the test device (a PulseAudio null sink
+#: behind ALSA, python-sounddevice's callback thread sharing 2 busy CPUs with the event loop);
+#: 1.3 ms blocks underflowed a few times a second. ``playback-gate bench`` measures this floor.
+LOW_LATENCY_BLOCK_MS = 2.5
+#: PortAudio's buffer in low-latency mode, in blocks: double buffering (one block playing, one
+#: being filled), the least PortAudio's ALSA host API runs with.
+LOW_LATENCY_BUFFER_BLOCKS = 2
+#: The fade-out of a cut generation in low-latency mode: one block, so a cut never clicks and
+#: adds at most one block.
+LOW_LATENCY_FADE_MS = 2.5
 
 
 class SpeakerSink(BaseSink):
@@ -110,6 +127,46 @@ class SpeakerSink(BaseSink):
         )
         self.latency = float(stream.latency)
         self._closed = False
+
+    @classmethod
+    def low_latency(
+        cls,
+        gate: PlaybackGate | None = None,
+        *,
+        device: DeviceSpec = None,
+        samplerate: int | None = None,
+        **options: Any,
+    ) -> SpeakerSink:
+        """Open a sink tuned for the fastest cut: small blocks, a two-block device buffer.
+
+        The block is :data:`LOW_LATENCY_BLOCK_MS` (120 frames at 48 kHz), PortAudio's
+        latency is :data:`LOW_LATENCY_BUFFER_BLOCKS` blocks (5 ms), and the fade
+        :data:`LOW_LATENCY_FADE_MS`. A flag is then heard within the audio already handed
+        to the device (about 5-7 ms as PortAudio reports it) plus the next block and the
+        fade. The price: a callback every 2.5 ms, so a busy machine is likelier to underflow;
+        :meth:`stats` counts ``device_underflows``.
+
+        Args:
+            gate: As for :class:`SpeakerSink`.
+            device: As for :class:`SpeakerSink`.
+            samplerate: As for :class:`SpeakerSink`.
+            **options: Any other :class:`SpeakerSink` argument; ``blocksize``, ``latency``
+                and ``fade_ms`` given here win over the low-latency values.
+
+        Returns:
+            The sink (opened, not started).
+
+        Raises:
+            PortAudioMissingError: If sounddevice or libportaudio is missing.
+            NoOutputDeviceError: If there is no such output device.
+            SpeakerError: If PortAudio cannot open the stream.
+        """
+        rate = int(samplerate or resolve_device(device).default_samplerate)
+        block = max(1, round(rate * LOW_LATENCY_BLOCK_MS / 1000))
+        options.setdefault("blocksize", block)
+        options.setdefault("latency", LOW_LATENCY_BUFFER_BLOCKS * options["blocksize"] / rate)
+        options.setdefault("fade_ms", LOW_LATENCY_FADE_MS)
+        return cls(gate, device=device, samplerate=rate, **options)
 
     def _callback(self, outdata: Any, frames: int, time: Any, status: Any) -> None:
         # The audio thread. Never raises, never blocks on the loop (see ChunkBuffer).
