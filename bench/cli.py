@@ -15,15 +15,17 @@ from gate.cli import Command
 
 if TYPE_CHECKING:
     from bench.adapter import AdapterPlan
+    from bench.e2e_cut import E2EPlan
     from bench.leaks import LeakPlan
     from bench.memory import MemoryPlan
     from bench.overhead import OverheadPlan
+    from bench.sessions import SessionsPlan
     from bench.speaker import SpeakerPlan
     from bench.track import TrackPlan
 
 __all__ = ["COMMAND", "SECTIONS", "Plan", "add_arguments", "run"]
 
-SECTIONS = ("overhead", "adapter", "track", "speaker", "leaks", "memory")
+SECTIONS = ("overhead", "adapter", "track", "e2e", "speaker", "sessions", "leaks", "memory")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +35,9 @@ class Plan:
     overhead: OverheadPlan
     adapter: AdapterPlan
     track: TrackPlan
+    e2e: E2EPlan
     speaker: SpeakerPlan
+    sessions: SessionsPlan
     leaks: LeakPlan
     memory: MemoryPlan
 
@@ -48,9 +52,11 @@ def plans(quick: bool) -> Plan:
         The plan.
     """
     from bench.adapter import AdapterPlan
+    from bench.e2e_cut import E2EPlan
     from bench.leaks import LeakPlan
     from bench.memory import MemoryPlan
     from bench.overhead import OverheadPlan
+    from bench.sessions import SessionsPlan
     from bench.speaker import SpeakerPlan
     from bench.track import TrackPlan
 
@@ -58,7 +64,8 @@ def plans(quick: bool) -> Plan:
         return Plan(
             overhead=OverheadPlan(rounds=7, number=800),
             adapter=AdapterPlan(rounds=5, frames=150),
-            track=TrackPlan(trials=4),
+            track=TrackPlan(trials=4, batch=4),
+            e2e=E2EPlan(trials=1, baseline=False),
             speaker=SpeakerPlan(
                 trials=3,
                 block=3,
@@ -67,6 +74,7 @@ def plans(quick: bool) -> Plan:
                 floor_seconds=0.3,
                 steady_seconds=1.0,
             ),
+            sessions=SessionsPlan(counts=(1,), reply_seconds=0.5),
             leaks=LeakPlan(),
             memory=MemoryPlan(
                 tombstones=10_000, generations=50_000, checkpoints=10, repeats=5, number=300
@@ -75,8 +83,10 @@ def plans(quick: bool) -> Plan:
     return Plan(
         overhead=OverheadPlan(rounds=61, number=4_000),
         adapter=AdapterPlan(rounds=40, frames=1_000),
-        track=TrackPlan(trials=120),
+        track=TrackPlan(trials=120, max_trials=600, batch=40),
+        e2e=E2EPlan(trials=20),
         speaker=SpeakerPlan(trials=60, block=10),
+        sessions=SessionsPlan(counts=(1, 2, 4, 6, 8, 10, 12, 14, 16, 20, 24), reply_seconds=3.0),
         leaks=LeakPlan(),
         memory=MemoryPlan(
             tombstones=100_000, generations=1_000_000, checkpoints=25, repeats=9, number=1_000
@@ -136,11 +146,15 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm  # type: ignore[import-untyped]
 
     from bench.adapter import run_adapter
+    from bench.e2e_cut import run_e2e
+    from bench.e2e_cut import steps as e2e_steps
     from bench.leaks import SCENARIOS, run_leaks
     from bench.memory import run_memory
     from bench.overhead import run_overhead
     from bench.report import format_text, plot, write_json
     from bench.results import Section
+    from bench.sessions import run_sessions
+    from bench.sessions import steps as sessions_steps
     from bench.speaker import run_speaker
     from bench.speaker import steps as speaker_steps
     from bench.track import run_track
@@ -151,7 +165,9 @@ def run(args: argparse.Namespace) -> int:
         "overhead": plan.overhead.rounds,
         "adapter": 2 * plan.adapter.rounds,
         "track": plan.track.trials,
+        "e2e": e2e_steps(plan.e2e),
         "speaker": speaker_steps(plan.speaker),
+        "sessions": sessions_steps(plan.sessions),
         "leaks": 2 * sum(1 for s in SCENARIOS.values() if s[4] or not args.quick),
         "memory": 101,
     }
@@ -159,7 +175,9 @@ def run(args: argparse.Namespace) -> int:
         "overhead": lambda tick: run_overhead(plan.overhead, tick),
         "adapter": lambda tick: run_adapter(plan.adapter, tick),
         "track": lambda tick: run_track(plan.track, tick),
+        "e2e": lambda tick: run_e2e(plan.e2e, tick),
         "speaker": lambda tick: run_speaker(plan.speaker, tick),
+        "sessions": lambda tick: run_sessions(plan.sessions, tick),
         "leaks": lambda tick: run_leaks(plan.leaks, args.quick, tick),
         "memory": lambda tick: run_memory(plan.memory, tick),
     }

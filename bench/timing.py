@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Probe", "Spread", "interleave", "paired", "percentile"]
+__all__ = ["MeanCI", "Probe", "Spread", "bootstrap_mean", "interleave", "paired", "percentile"]
 
 Tick = Callable[[int], object]
 
@@ -172,3 +172,62 @@ def paired(a: Sequence[float], b: Sequence[float], op: Callable[[float, float], 
         The spread of the combined values.
     """
     return Spread.of(op(x, y) for x, y in zip(a, b, strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class MeanCI:
+    """A mean with its bootstrap confidence interval.
+
+    Attributes:
+        mean: The sample mean.
+        lo: The interval's lower end.
+        hi: The interval's upper end.
+        n: How many values.
+    """
+
+    mean: float
+    lo: float
+    hi: float
+    n: int
+
+    @property
+    def width(self) -> float:
+        """``hi - lo``."""
+        return self.hi - self.lo
+
+    def to_json(self) -> dict[str, float]:
+        """Return the interval as a JSON-ready dict."""
+        return {"mean": self.mean, "lo": self.lo, "hi": self.hi, "width": self.width, "n": self.n}
+
+
+def bootstrap_mean(
+    values: Sequence[float], level: float = 0.95, resamples: int = 10_000, seed: int = 0
+) -> MeanCI:
+    """Return the mean of ``values`` and its percentile-bootstrap confidence interval.
+
+    Args:
+        values: At least one number (e.g. paired differences, one per trial).
+        level: The interval's confidence level.
+        resamples: Bootstrap resamples.
+        seed: Seed of the resampling (the interval is reproducible for the same values).
+
+    Returns:
+        The mean and the interval.
+
+    Raises:
+        ValueError: If ``values`` is empty.
+    """
+    import numpy as np
+
+    data = np.asarray(values, dtype=float)
+    if not len(data):
+        raise ValueError("no values to bootstrap")
+    rng = np.random.default_rng(seed)
+    means = np.empty(resamples)
+    for start in range(0, resamples, 1000):  # in chunks: memory stays small for long series
+        stop = min(resamples, start + 1000)
+        idx = rng.integers(0, len(data), size=(stop - start, len(data)))
+        means[start:stop] = data[idx].mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(means, [tail, 100 - tail])
+    return MeanCI(float(data.mean()), float(lo), float(hi), len(data))

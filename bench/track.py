@@ -28,13 +28,24 @@ from typing import Any, Protocol
 
 from bench.adapter import gated_source_class
 from bench.results import Section, Table, Target, fmt
-from bench.timing import Spread, Tick, percentile
+from bench.timing import MeanCI, Spread, Tick, bootstrap_mean, percentile
 
 __all__ = ["Chain", "ClearQueueChain", "GatedSourceChain", "TrackPlan", "run_track"]
 
 RATE = 48_000
 FRAME = 480  # 10 ms
 TARGET_P95_MS = 10.0
+TARGET_ADDED_MS = 0.1  # the gate adds no event-loop hop: its mean added cut is below this
+MIN_TRIALS_CI = 100  # fewer paired trials give an interval too rough to judge (e.g. all zeros)
+
+#: (gated chain, LiveKit's own chain it is compared with), paired trial by trial.
+PAIRS = (
+    (
+        "gate flag(), GatedAudioSource(queue_size_ms=200)",
+        "LiveKit clear_queue(), AudioSource(queue_size_ms=200)",
+    ),
+    ("gate flag(), GatedAudioOutput -> RoomIO output", "LiveKit clear_buffer(), RoomIO output"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,11 +53,18 @@ class TrackPlan:
     """How many flags.
 
     Attributes:
-        trials: Flags per chain.
+        trials: Flags per chain, at least.
+        max_trials: Flags per chain at most: more are run, in batches, until every
+            paired difference's confidence interval is narrower than ``ci_width_ms``.
+        batch: Flags per chain between two checks of the intervals.
+        ci_width_ms: The interval width aimed at.
         seed: Seed of the random flag phases.
     """
 
     trials: int
+    max_trials: int = 0
+    batch: int = 40
+    ci_width_ms: float = 0.1
     seed: int = 7
 
 
@@ -186,7 +204,7 @@ class _Rig:
         t_flag = time.perf_counter()
         chain.flag(gid)
         await asyncio.wait_for(producer, 2.0)
-        await asyncio.sleep(0.08)  # long enough for anything still in flight
+        await asyncio.sleep(0.05)  # anything in flight arrives within 1 ms of the flag
         finish = getattr(chain, "finish", None)
         if finish is not None:  # chains with a segment to end (see bench.roomio_chains)
             await finish(gid)
@@ -230,17 +248,46 @@ def _summary(trials: list[_Trial]) -> dict[str, Any]:
     }
 
 
+def paired_differences(results: dict[str, Any]) -> dict[str, MeanCI]:
+    """Return, per adapter, the mean gated - LiveKit cut latency over paired trials.
+
+    Args:
+        results: Per chain, its summary with ``raw`` trials in trial order.
+
+    Returns:
+        Per gated chain present with its LiveKit twin, the bootstrap interval of the mean
+        difference, in ms.
+    """
+    out: dict[str, MeanCI] = {}
+    for gated, own in PAIRS:
+        if gated in results and own in results:
+            a, b = results[gated]["raw"], results[own]["raw"]
+            diffs = [x["latency_ms"] - y["latency_ms"] for x, y in zip(a, b, strict=True)]
+            out[gated] = bootstrap_mean(diffs)
+    return out
+
+
 async def _run_all(chains: list[Chain], plan: TrackPlan, tick: Tick | None) -> dict[str, Any]:
     rigs = [_Rig(chain) for chain in chains]
     rng = random.Random(plan.seed)
+    k = 0
     try:
-        for k in range(plan.trials):
-            delay = 0.02 + rng.uniform(0.0, 0.01)  # a random phase of the 10 ms frame clock
-            order = rigs if k % 2 == 0 else rigs[::-1]
-            for rig in order:  # the same phase for every chain, alternating who goes first
-                await rig.trial(k, delay)
-            if tick is not None:
-                tick(1)
+        while True:
+            if k >= plan.trials:
+                if k >= plan.max_trials:
+                    break
+                partial = {rig.chain.name: _summary(rig.trials) for rig in rigs}
+                cis = paired_differences(partial).values()
+                if all(ci.width < plan.ci_width_ms for ci in cis):
+                    break
+            for _ in range(plan.batch if k >= plan.trials else plan.trials):
+                delay = 0.02 + rng.uniform(0.0, 0.01)  # a random phase of the 10 ms frame clock
+                order = rigs if k % 2 == 0 else rigs[::-1]
+                for rig in order:  # the same phase for every chain, alternating who goes first
+                    await rig.trial(k, delay)
+                k += 1
+                if tick is not None:
+                    tick(1)
     finally:
         for rig in rigs:
             await rig.aclose()
@@ -270,13 +317,15 @@ def run_track(plan: TrackPlan, tick: Tick | None = None) -> Section:
         return await _run_all(chains, plan, tick)
 
     results = asyncio.run(main())
+    n_trials = min(r["trials"] for r in results.values())
     section = Section(
         key="track",
         title="Cancel-to-silence at the LiveKit track (read back through rtc.AudioStream)",
         data={"chains": results},
     )
     table = Table(
-        f"flag -> last flagged sample read back, ms ({plan.trials} flags at random frame phases)",
+        f"flag -> last flagged sample read back, ms ({n_trials} flags per chain at random "
+        "frame phases)",
         ["chain", "p50", "p95", "max", "leaked ms p50/p95/max", "flags that leaked"],
     )
     for name, r in results.items():
@@ -316,4 +365,48 @@ def run_track(plan: TrackPlan, tick: Tick | None = None) -> Section:
         "latency = arrival of the last read-back frame holding the trial's marker - flag time "
         "(0 if none arrived after the flag); leaked = marker audio read back after the flag."
     )
+    _added(section, results, plan)
     return section
+
+
+def _added(section: Section, results: dict[str, Any], plan: TrackPlan) -> None:
+    """The gate's added cut latency over LiveKit's own clear, per adapter, with its interval."""
+    cis = paired_differences(results)
+    table = Table(
+        "gate's added cut latency over LiveKit's own clear, ms: mean of paired differences "
+        "(same trial, same flag phase), bootstrap 95 % CI",
+        ["gated chain - LiveKit's chain", "trials", "mean", "95 % CI", "CI width"],
+    )
+    own = dict(PAIRS)
+    for gated, ci in cis.items():
+        table.rows.append(
+            [
+                f"{gated.split(', ', 1)[1]} - {own[gated].split(' ', 1)[1]}",
+                str(ci.n),
+                f"{ci.mean:+.3f}",
+                f"[{ci.lo:+.3f}, {ci.hi:+.3f}]",
+                fmt(ci.width, 3),
+            ]
+        )
+        via = gated.split(", ", 1)[1].split("(")[0].split(" -> ")[0]
+        met: bool | None = ci.width < plan.ci_width_ms and ci.hi <= TARGET_ADDED_MS
+        words = f"{ci.mean:+.3f} ms [{ci.lo:+.3f}, {ci.hi:+.3f}], width {ci.width:.3f} ms, "
+        if ci.n < MIN_TRIALS_CI:
+            met, words = None, words + f"only {ci.n} trials (< {MIN_TRIALS_CI}): not judged"
+        else:
+            words += f"{ci.n} trials"
+        section.targets.append(
+            Target(
+                f"added cut latency at the track vs LiveKit's own clear, {via}, mean (95 % CI)",
+                f"CI < {plan.ci_width_ms:g} ms wide, within/below +{TARGET_ADDED_MS:g} ms",
+                words,
+                met,
+            )
+        )
+    section.tables.append(table)
+    section.data["added_ms"] = {k: v.to_json() for k, v in cis.items()}
+    section.notes.append(
+        "trials run in batches until both intervals are narrower than "
+        f"{plan.ci_width_ms:g} ms (at most {plan.max_trials} per chain); the chains take "
+        "turns trial by trial, in alternating order, at the same flag phase."
+    )
