@@ -97,8 +97,8 @@ class Ledger:
         self.max_live = check_cap("max_live", max_live)
         self.max_tombstones = check_cap("max_tombstones", max_tombstones)
         self.max_pending = check_cap("max_pending", max_pending)
-        self._rate = audio_format.sample_rate if audio_format else 0
-        self._channels = audio_format.num_channels if audio_format else 0
+        # (sample rate, channels) every frame must have, or None; every record holds this tuple
+        self._fmt = (audio_format.sample_rate, audio_format.num_channels) if audio_format else None
         self._lock = threading.Lock()
         self._generations: dict[str, GenerationRecord] = {}
         self._live_order = BoundedOrder(self.max_live)
