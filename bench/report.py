@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench.cut_panels import note
 from bench.results import Section, Table
 
 __all__ = ["format_text", "plot", "plot_json", "to_json", "write_json"]
@@ -76,12 +77,6 @@ def write_json(path: Path, sections: list[Section], meta: dict[str, Any]) -> Non
 # ---- the plot ---------------------------------------------------------------------
 
 _MODES = {"pass": "tab:blue", "drop": "tab:red"}
-
-
-def _note(ax: Any, text: str) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, transform=ax.transAxes)
-    ax.set_xticks([])
-    ax.set_yticks([])
 
 
 def _frames(ax: Any, data: dict[str, Any]) -> None:
@@ -266,7 +261,7 @@ def _adapter(ax: Any, data: dict[str, Any]) -> None:
                 )
             )
     if not bars:
-        _note(ax, "adapter: not measured")
+        note(ax, "adapter: not measured")
         return
     ys = [b[1]["median"] * 100 for b in bars]
     lo = [(b[1]["median"] - b[1]["p25"]) * 100 for b in bars]
@@ -299,51 +294,6 @@ def _adapter(ax: Any, data: dict[str, Any]) -> None:
     ax.set_xlabel("added per frame, % of the chain compared with (the bare one unless stated)")
     ax.set_title("Adapter overhead per frame, median over rounds\nbars = p25-p75")
     ax.legend(fontsize=7, loc="lower right")
-
-
-def _speaker(ax: Any, data: dict[str, Any]) -> None:
-    if "skipped" in data:
-        _note(ax, f"speaker: not measured\n{data['skipped']}")
-        return
-    outs = {k: v for k, v in data["outputs"].items() if v.get("n")}
-    names = list(outs)
-    dev = [outs[n]["in_flight_ms"]["p50"] for n in names]
-    after = [outs[n]["after_flag_ms"]["p50"] for n in names]
-    xs = range(len(names))
-    w = 0.5  # narrow bars leave room for the p95 labels beside them
-    ax.bar(xs, dev, w, color="tab:gray", label="device buffer at the flag (physical, p50)")
-    ax.bar(
-        xs, after, w, bottom=dev, color="tab:red", label="flagged audio handed over after it (p50)"
-    )
-    for x, n in zip(xs, names, strict=True):
-        c = outs[n]["cancel_to_silence_ms"]
-        ax.plot([x], [c["p95"]], "k_", markersize=20)
-        # right of the bar (and of the target line, which spans the bar's width)
-        ax.text(x + w / 2 + 0.04, c["p95"], f"p95 {c['p95']:.0f} ms", fontsize=8, va="center")
-    limit = data["block_ms"] + data["fade_ms"]
-    if "gated" in outs:
-        i = names.index("gated")
-        top = outs["gated"]["in_flight_ms"]["p50"] + limit
-        ax.plot(
-            [i - w / 2, i + w / 2],
-            [top, top],
-            "k--",
-            label=f"target: device buffer + {limit:.0f} ms",
-        )
-    labels = {
-        "gated": "gated SpeakerSink\n(flag purges, 5 ms fade)",
-        "ungated": "ungated\n(stop feeding)",
-    }
-    ax.set_xticks(list(xs), [labels.get(n, n) for n in names], fontsize=8)
-    ax.set_xlim(-0.5, len(names) - 0.2)  # room for the last p95 label
-    high = max(outs[n]["cancel_to_silence_ms"]["p95"] for n in names)
-    ax.set_ylim(0, max(high, max(dev) + limit) * 1.15)
-    ax.set_ylabel("flag -> last flagged sample leaves the device, ms")
-    ax.set_title(
-        "Cancel-to-silence at the speaker (real PortAudio device, tee)\n"
-        "bars = p50 split, tick = p95"
-    )
-    ax.legend(fontsize=7, loc="upper left")
 
 
 def _leaks(ax: Any, data: dict[str, Any]) -> None:
@@ -381,33 +331,37 @@ def _targets(ax: Any, sections: list[Section]) -> None:
     import textwrap
 
     ax.axis("off")
-    ax.set_title("Targets")
+    ax.set_title("Targets (verdicts of this run)")
     colors = {True: "tab:green", False: "tab:red", None: "tab:gray"}
     lines: list[tuple[str, str]] = []  # (text, colour), one entry per target
     for section in sections:
         for t in section.targets:
             mark = {True: "MET", False: "MISSED", None: "N/A"}[t.met]
-            name = textwrap.wrap(t.name, 56)
-            body = textwrap.wrap(f"{t.limit}: {t.measured}", 56)
+            name = textwrap.wrap(t.name, 90)
+            body = textwrap.wrap(f"{t.limit}: {t.measured}", 90)
             text = "\n".join([f"{mark:6s} {name[0]}", *(f"       {b}" for b in [*name[1:], *body])])
             lines.append((text, colors[t.met]))
         if section.todo:
             lines.append((f"TODO   {section.title}", "tab:gray"))
-    step = 1.0 / max(sum(t.count("\n") + 1 for t, _ in lines) + len(lines), 1)
-    step = min(step, 0.04)  # one text line, in axes fraction
-    y = 1.0
-    for text, color in lines:
+    heights = [t.count("\n") + 2 for t, _ in lines]  # its lines and a blank one
+    half = sum(heights) / 2
+    step = min(1.0 / max(half + 2, 1), 0.035)  # one text line, in axes fraction
+    x, y, used = 0.0, 1.0, 0
+    for (text, color), h in zip(lines, heights, strict=True):
+        if x == 0.0 and used >= half:  # the second column
+            x, y = 0.5, 1.0
         ax.text(
-            0.0,
+            x,
             y,
             text,
             color=color,
-            fontsize=7,
+            fontsize=8,
             family="monospace",
             va="top",
             transform=ax.transAxes,
         )
-        y -= step * (text.count("\n") + 2)  # its lines and a blank one
+        y -= step * h
+        used += h
 
 
 def plot(path: Path, sections: list[Section], subtitle: str) -> None:
@@ -423,24 +377,34 @@ def plot(path: Path, sections: list[Section], subtitle: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from bench.cut_panels import draw_e2e, draw_floor, draw_sessions, draw_speaker, draw_track_ci
+
     by_key = {s.key: s for s in sections if not s.todo}
-    panels = [
-        ("overhead", _frames),
-        ("overhead", _tombstones),
-        ("overhead", _live),
-        ("memory", _memory),
-        ("adapter", _adapter),
-        ("track", _track),
-        ("speaker", _speaker),
-        ("leaks", _leaks),
-    ]
-    fig, axes = plt.subplots(3, 3, figsize=(19, 16))
-    for ax, (key, draw) in zip(axes.flat, panels, strict=False):
+    panels = {
+        "A": ("overhead", _frames),
+        "B": ("overhead", _tombstones),
+        "C": ("overhead", _live),
+        "D": ("memory", _memory),
+        "E": ("adapter", _adapter),
+        "F": ("track", _track),
+        "G": ("track", draw_track_ci),
+        "H": ("e2e", draw_e2e),
+        "I": ("speaker", draw_speaker),
+        "J": ("speaker", draw_floor),
+        "K": ("sessions", draw_sessions),
+        "L": ("leaks", _leaks),
+    }
+    fig, axes = plt.subplot_mosaic(
+        [["A", "B", "C", "D"], ["E", "F", "G", "H"], ["I", "J", "K", "L"], ["T", "T", "T", "T"]],
+        figsize=(26, 24),
+        height_ratios=[1, 1, 1, 1.1],
+    )
+    for slot, (key, draw) in panels.items():
         if key in by_key:
-            draw(ax, by_key[key].data)
+            draw(axes[slot], by_key[key].data)
         else:
-            _note(ax, f"{key}: not run")
-    _targets(axes.flat[8], sections)
+            note(axes[slot], f"{key}: not run")
+    _targets(axes["T"], sections)
     fig.suptitle(f"playback-gate bench\n{subtitle}", fontsize=12)
     fig.tight_layout(rect=(0, 0, 1, 0.95))
     fig.savefig(path, dpi=100)
