@@ -7,9 +7,10 @@ own RoomIO output (run without a room) into an ``rtc.AudioSource`` and a
 (:mod:`integrations.testing.agent_rig`). ``install_gate`` is on top, or not
 (LiveKit Agents 1.8.9 alone, side by side). Three events kill a reply:
 
-- **cancelled done**: the app cancels a reply that is streaming faster than
-  real time (so its audio waits in the output's queues); the server ends it
-  with ``response.done``, status ``cancelled``;
+- **cancelled done**: the server cancels, on its own, a reply that is
+  streaming faster than real time (so its audio waits in the output's
+  queues) and ends it with ``response.done``, status ``cancelled``; the
+  client sent no cancel, so that event is the first it hears of it;
 - **deadline**: ``response.created`` arrives after the gate's request budget
   (0.3 s; LiveKit's own is 10 s): the reply is dead on arrival;
 - **barge-in**: the server's own speech detection sends
@@ -19,8 +20,11 @@ own RoomIO output (run without a room) into an ``rtc.AudioSource`` and a
 The figure per trial is the time from the simulator sending that event (its
 log, ``time.monotonic``) to the arrival of the last read-back frame holding
 that reply's audio (0 if none arrived after the event), and the reply's audio
-read back after the event. The simulator's audio names its response in every
-sample (:mod:`integrations.openai_realtime.simulator.audio_marker`).
+read back after the event. With the gate, a purge sink on the gate also
+stamps the flag, splitting the time into event -> flag (the client and the
+gate) and flag -> last sample (the output's queues and the track). The
+simulator's audio names its response in every sample
+(:mod:`integrations.openai_realtime.simulator.audio_marker`).
 """
 
 from __future__ import annotations
@@ -62,10 +66,21 @@ class E2EPlan:
 class _Trial:
     latency_ms: float  # event -> last frame of the reply read back (0: none after the event)
     leaked_ms: float  # the reply's audio read back after the event
+    flag_ms: float | None = None  # event -> the gate's flag of the reply (gated rigs)
+
+
+class _FlagTimes:
+    """A purge sink that stamps when each generation was flagged (``time.monotonic``)."""
+
+    def __init__(self) -> None:
+        self.at: dict[str, float] = {}
+
+    def purge(self, generation_id: str, reason: Any) -> None:
+        self.at.setdefault(generation_id, time.monotonic())
 
 
 def _after(r: AgentRig, rec: ResponseRecord, t_event: float) -> _Trial:
-    """Time the reply's last read-back frame after ``t_event``, and count its audio."""
+    """Time the reply's last read-back frame (and its flag) after ``t_event``; count its audio."""
     from integrations.openai_realtime.simulator import audio_marker as am
 
     last, samples = None, 0
@@ -75,7 +90,13 @@ def _after(r: AgentRig, rec: ResponseRecord, t_event: float) -> _Trial:
         n = sum(run.length for run in am.identify(pcm) if run.response == rec.marker_response)
         if n:
             last, samples = t, samples + n
-    return _Trial(0.0 if last is None else (last - t_event) * 1e3, samples / SR * 1e3)
+    flags = next((s for s in r.gate.sinks if isinstance(s, _FlagTimes)), None)
+    flagged = None if flags is None else flags.at.get(rec.response_id)
+    return _Trial(
+        0.0 if last is None else (last - t_event) * 1e3,
+        samples / SR * 1e3,
+        None if flagged is None else (flagged - t_event) * 1e3,
+    )
 
 
 def _sent_at(r: AgentRig, event_type: str, rec: ResponseRecord | None = None) -> float:
@@ -96,7 +117,11 @@ async def _cancelled_done(r: AgentRig, k: int) -> _Trial:
     handle = r.session.generate_reply()
     rec = await r.sim.wait_for_response(k + 1)
     await r.until_played(rec, 150 * SR // 1000)
-    r.rt.send_event({"type": "response.cancel", "response_id": rec.response_id})
+    # the server cancels on its own (as its VAD does): the simulator's own cancel handler,
+    # called server side, so the client hears of it first from response.done
+    await r.sim.connection._on_response_cancel(
+        {"type": "response.cancel", "response_id": rec.response_id}, None
+    )
     await r.sim.wait_done(rec)
     await playout(handle)
     await r.quiet(0.15)
@@ -156,6 +181,8 @@ async def _kind(key: str, gated: bool, trials: int, tick: Tick | None) -> dict[s
     out: list[_Trial] = []
     try:
         async with agent_rig(gated, request_timeout=budget, instructions="bench") as r:
+            if gated:
+                r.gate.add_sink(_FlagTimes())
             for k in range(trials):
                 out.append(await asyncio.wait_for(trial(r, k), 20))
                 if tick is not None:
@@ -164,11 +191,16 @@ async def _kind(key: str, gated: bool, trials: int, tick: Tick | None) -> dict[s
         return {"error": f"{type(exc).__name__}: {exc}", "trials": len(out)}
     lat = [t.latency_ms for t in out]
     leak = [t.leaked_ms for t in out]
+    flag = [t.flag_ms for t in out if t.flag_ms is not None]
     return {
         "trials": len(out),
+        "flag_ms": {"p50": percentile(flag, 50), "p95": percentile(flag, 95)} if flag else None,
         "latency_ms": {"p50": percentile(lat, 50), "p95": percentile(lat, 95), "max": max(lat)},
         "leaked_ms": {"p50": percentile(leak, 50), "p95": percentile(leak, 95), "max": max(leak)},
-        "raw": [{"latency_ms": t.latency_ms, "leaked_ms": t.leaked_ms} for t in out],
+        "raw": [
+            {"latency_ms": t.latency_ms, "leaked_ms": t.leaked_ms, "flag_ms": t.flag_ms}
+            for t in out
+        ],
     }
 
 
@@ -205,7 +237,12 @@ def run_e2e(plan: E2EPlan, tick: Tick | None = None) -> Section:
         "real plugin, simulator, RoomIO output, track read-back)",
         data={"kinds": results, "seconds": time.perf_counter() - t0},
     )
-    headers = ["event that kills the reply", "with the gate p50/p95/max ms", "leaked ms p95"]
+    headers = [
+        "event that kills the reply",
+        "with the gate p50/p95/max ms",
+        "event -> flag p50/p95 ms",
+        "leaked ms p95",
+    ]
     if plan.baseline:
         headers += ["LiveKit alone p50/p95/max ms", "leaked ms p95"]
     table = Table(
@@ -216,13 +253,14 @@ def run_e2e(plan: E2EPlan, tick: Tick | None = None) -> Section:
         for who in whos:
             r = by_who[who]
             if "error" in r:
-                row += [r["error"][:40], "-"]
+                row += [r["error"][:40], *(["-"] * (2 if who == "gate" else 1))]
                 continue
             lat = r["latency_ms"]
-            row += [
-                f"{lat['p50']:.2f}/{lat['p95']:.2f}/{lat['max']:.2f}",
-                fmt(r["leaked_ms"]["p95"], 1),
-            ]
+            row.append(f"{lat['p50']:.2f}/{lat['p95']:.2f}/{lat['max']:.2f}")
+            if who == "gate":
+                f = r["flag_ms"]
+                row.append("never flagged" if f is None else f"{f['p50']:.2f}/{f['p95']:.2f}")
+            row.append(fmt(r["leaked_ms"]["p95"], 1))
         table.rows.append(row)
         g = by_who["gate"]
         name = f"cut end to end, {KINDS[key][0]}, with the gate, p95"
@@ -232,6 +270,8 @@ def run_e2e(plan: E2EPlan, tick: Tick | None = None) -> Section:
         else:
             p95 = g["latency_ms"]["p95"]
             measured = f"{p95:.2f} ms"
+            if g["flag_ms"] is not None:
+                measured += f", of which event -> flag {g['flag_ms']['p95']:.2f} ms"
             alone = by_who.get("livekit_alone", {})
             if "latency_ms" in alone:
                 measured += f" (LiveKit alone {alone['latency_ms']['p95']:.1f} ms)"
@@ -240,6 +280,7 @@ def run_e2e(plan: E2EPlan, tick: Tick | None = None) -> Section:
     section.notes.append(
         "latency = arrival of the last read-back frame holding the reply's audio - the "
         "simulator's send time of the event (0 if none arrived after it); leaked = the reply's "
-        "audio read back after the event."
+        "audio read back after the event; event -> flag = when the gate flagged the reply "
+        "(a purge sink's stamp), the rest is the output's queues and the track."
     )
     return section
