@@ -58,6 +58,9 @@ class HistoryKeeper:
         self.send = send
         self.sent: list[dict[str, Any]] = []
         """Every edit handed to ``send``, in order (bounded by the book's replies)."""
+        self.hold: Callable[[str], bool] | None = None
+        """While it returns ``True`` for a reply, the keeper waits (another party,
+        e.g. LiveKit Agents, may still edit that reply's history itself)."""
         gate.add_sink(self)
 
     def close(self) -> None:
@@ -100,6 +103,8 @@ class HistoryKeeper:
             reply.settled = True
             return []
         if not self.gate.is_flagged(response_id):
+            return []
+        if self.hold is not None and self.hold(response_id):
             return []
         played = self._played(reply)
         if played is None:
