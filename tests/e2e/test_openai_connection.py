@@ -161,3 +161,36 @@ async def test_client_cancel_mid_playout_is_truncated(audio_device: AudioTestDev
         assert [e.kind for e in r.sim.context_edits(item_id=rec.item_id)] == ["truncate"]
         r.assert_honest(rec)
         print(f"\nraw SDK client cancel: context error {errors} ms (held - heard)")
+
+
+# ---- playback-gate voice: the same code against the simulator ------------------------------
+
+
+async def test_voice_command_against_the_simulator(audio_device: AudioTestDevice) -> None:
+    from integrations.speakers.voice import run_voice
+
+    report = await run_voice(simulator=True, device=audio_device.device, mic=False)
+    greeting, answer = report.replies
+    assert greeting.cut == "interrupted" and greeting.edit.startswith("truncate at ")
+    assert greeting.held_ms is not None and abs(greeting.held_ms - greeting.played_ms) <= 10
+    assert greeting.played_ms < greeting.sent_ms
+    assert answer.cut == "" and answer.edit == "" and answer.held_ms == round(answer.sent_ms)
+    assert report.errors == []
+    assert len(report.lines()) == 3
+
+
+def test_voice_command_needs_a_key_or_the_simulator(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from integrations.speakers.voice import add_arguments, run
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert run(parser.parse_args([])) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "OPENAI_API_KEY is not set" in err and "--simulator" in err
+    assert run(parser.parse_args(["--simulator", "--seconds", "nan"])) == 2
+    assert "--seconds must be > 0" in capsys.readouterr().err
