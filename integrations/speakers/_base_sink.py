@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from gate import DropReason, Frame, PlaybackGate
+from gate import ConfigurationError, DropReason, Frame, InvalidTypeError, PlaybackGate
 from integrations.speakers._chunk_buffer import BufferStats, ChunkBuffer, Cut
 from integrations.speakers._convert import Array, FormatConverter, frame_samples
 from integrations.speakers._fade import DEFAULT_FADE_MS, Fade
@@ -73,8 +73,8 @@ class BaseSink:
             10 ms of ``buffer_seconds``, at least 1024.
 
     Raises:
-        TypeError: If ``gate`` is not a :class:`gate.PlaybackGate` or ``None``.
-        ValueError: If a setting is out of range.
+        InvalidTypeError: If ``gate`` is not a :class:`gate.PlaybackGate` or ``None``.
+        ConfigurationError: If a setting is out of range.
     """
 
     def __init__(
@@ -91,11 +91,11 @@ class BaseSink:
         max_segments: int | None = None,
     ) -> None:
         if gate is not None and not isinstance(gate, PlaybackGate):
-            raise TypeError(f"gate must be a PlaybackGate or None, got {gate!r}")
+            raise InvalidTypeError(f"gate must be a PlaybackGate or None, got {gate!r}")
         if dtype not in ("int16", "float32"):
-            raise ValueError(f"dtype must be 'int16' or 'float32', got {dtype!r}")
+            raise ConfigurationError(f"dtype must be 'int16' or 'float32', got {dtype!r}")
         if not math.isfinite(buffer_seconds) or buffer_seconds <= 0:
-            raise ValueError(f"buffer_seconds must be > 0, got {buffer_seconds!r}")
+            raise ConfigurationError(f"buffer_seconds must be > 0, got {buffer_seconds!r}")
         self.gate = gate
         self.samplerate = int(samplerate)
         self.channels = int(channels)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from gate import PlaybackGate
+from gate import PlaybackGate, StateError
 from integrations.speakers._base_sink import BaseSink
 from integrations.speakers._fade import DEFAULT_FADE_MS
 
@@ -96,10 +96,10 @@ class WavSink(BaseSink):
             frames: Frames to write.
 
         Raises:
-            RuntimeError: If the sink is paced and running, or closed.
+            StateError: If the sink is paced and running, or closed.
         """
         if self._closed or (self.paced and self._running.is_set()):
-            raise RuntimeError("advance() is for an unpaced, open WavSink")
+            raise StateError("advance() is for an unpaced, open WavSink")
         for _ in range(-(-frames // self.blocksize)):
             self._play_block(self._buffer.frames_out / self.samplerate)
 
@@ -113,7 +113,7 @@ class WavSink(BaseSink):
     def start(self) -> None:
         """Start playing (paced: start the pacing thread)."""
         if self._closed:
-            raise RuntimeError("WavSink is closed")
+            raise StateError("WavSink is closed")
         if self._running.is_set():
             return
         self._running.set()
