@@ -36,7 +36,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
-from gate import DropReason, Frame, PlaybackGate
+from gate import ConfigurationError, DropReason, Frame, PlaybackGate
 from integrations.openai_realtime._tap import RealtimeTap
 
 __all__ = ["GatedConnection", "GatedSink"]
@@ -96,7 +96,7 @@ class GatedConnection:
             what played.
 
     Raises:
-        ValueError: If ``sink`` has no gate.
+        ConfigurationError: If ``sink`` has no gate.
     """
 
     def __init__(
@@ -110,7 +110,7 @@ class GatedConnection:
         settle_timeout: float = 2.0,
     ) -> None:
         if sink is not None and sink.gate is None:
-            raise ValueError("the sink has no gate: make it with SpeakerSink(gate, ...)")
+            raise ConfigurationError("the sink has no gate: make it with SpeakerSink(gate, ...)")
         self.connection = connection
         self.sink = sink
         self.gate: PlaybackGate = (

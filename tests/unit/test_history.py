@@ -9,7 +9,7 @@ import pytest
 from gate import DropReason
 from integrations.openai_realtime._items import base64_samples
 from integrations.openai_realtime.trace.script import pcm16_delta
-from tests.unit.test_tap import Harness
+from integrations.testing.tap_harness import Harness
 
 
 def edits(h: Harness) -> list[dict[str, Any]]:
@@ -21,6 +21,13 @@ def late_reply(h: Harness, *, out_of_band: bool = False) -> None:
     h.script.response_create(0.0, "req_1", out_of_band=out_of_band)
     h.script.response_created(11.0, "resp_1", "req_1", out_of_band=out_of_band)
     h.script.audio_stream(11.1, "resp_1", 10)
+
+
+def streamed(h: Harness) -> None:
+    """A request answered at once: resp_1 streams 200 ms of audio from t = 0.2 s."""
+    h.script.response_create(0.0, "req_1")
+    h.script.response_created(0.1, "resp_1", "req_1")
+    h.script.audio_stream(0.2, "resp_1", 10)
 
 
 def test_base64_samples_counts_without_decoding() -> None:
@@ -78,9 +85,7 @@ def test_out_of_band_reply_is_left_alone() -> None:
 
 def test_partly_played_reply_is_truncated_at_what_played() -> None:
     h = Harness()
-    h.script.response_create(0.0, "req_1")
-    h.script.response_created(0.1, "resp_1", "req_1")
-    h.script.audio_stream(0.2, "resp_1", 10)
+    streamed(h)
     h.script.cancel(0.3, "resp_1")
     h.script.response_done(0.5, "resp_1", "cancelled", "client_cancelled")
     h.run()
@@ -103,9 +108,7 @@ def test_partly_played_reply_is_truncated_at_what_played() -> None:
 )
 def test_played_in_full_or_not_at_all(played: int, expected: str | None) -> None:
     h = Harness()
-    h.script.response_create(0.0, "req_1")
-    h.script.response_created(0.1, "resp_1", "req_1")
-    h.script.audio_stream(0.2, "resp_1", 10)
+    streamed(h)
     h.script.response_done(0.5, "resp_1", "cancelled", "client_cancelled")
     h.run()
     h.tap.playout_final("resp_1", played, 24_000)
@@ -114,9 +117,7 @@ def test_played_in_full_or_not_at_all(played: int, expected: str | None) -> None
 
 def test_never_a_second_edit_after_the_clients_own() -> None:
     h = Harness()
-    h.script.response_create(0.0, "req_1")
-    h.script.response_created(0.1, "resp_1", "req_1")
-    h.script.audio_stream(0.2, "resp_1", 10)
+    streamed(h)
     h.script.add(
         0.3,
         "client",
@@ -132,9 +133,7 @@ def test_never_a_second_edit_after_the_clients_own() -> None:
 def test_flag_after_done_and_playout_report() -> None:
     """A flag from anywhere (here: the app's own barge-in) reaches the keeper."""
     h = Harness()
-    h.script.response_create(0.0, "req_1")
-    h.script.response_created(0.1, "resp_1", "req_1")
-    h.script.audio_stream(0.2, "resp_1", 10)
+    streamed(h)
     h.script.response_done(0.5, "resp_1")
     h.run()
     h.tap.playout_final("resp_1", 2400, 24_000)
