@@ -178,8 +178,7 @@ class GateInstallation:
             if tap is not None:
                 rt.off("openai_client_event_queued", tap.on_client_event)
                 rt.off("openai_server_event_received", tap.on_server_event)
-                if tap.history is not None:
-                    tap.history.close()
+                tap.close()
         if self._history is not None:
             self._history.detach()
         self._rt_sessions.clear()

@@ -173,8 +173,7 @@ class GatedConnection:
             return
         self._closed = True
         self.gate.remove_sink(self)
-        if self.tap.history is not None:
-            self.tap.history.close()
+        self.tap.close()
         tasks = [self._sender, *self._tasks]
         for task in tasks:
             task.cancel()

@@ -309,6 +309,11 @@ class RealtimeTap:
         if self.history is not None:
             self.history.playout_final(response_id, samples, sample_rate)
 
+    def close(self) -> None:
+        """Stop the history keeper listening to the gate's flags (the tap stays usable)."""
+        if self.history is not None:
+            self.history.close()
+
     def in_progress(self) -> list[str]:
         """Return the ids of responses created and not yet done, oldest first."""
         return self._attribution.in_progress()

@@ -149,3 +149,15 @@ def test_keep_history_off_sends_nothing() -> None:
     h.run()
     assert edits(h) == [] and h.tap.history is None
     h.tap.playout_final("resp_1", 0, 24_000)  # harmless
+    h.tap.close()
+
+
+def test_a_closed_tap_stops_editing() -> None:
+    h = Harness()
+    streamed(h)
+    h.script.response_done(0.5, "resp_1")
+    h.run()
+    h.tap.playout_final("resp_1", 0, 24_000)
+    h.tap.close()
+    h.gate.flag("resp_1", DropReason.INTERRUPTED)
+    assert edits(h) == []
