@@ -23,7 +23,9 @@ Each edit goes out through ``send`` and is kept in :attr:`HistoryKeeper.sent`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -39,7 +41,9 @@ class HistoryKeeper:
     """Sends the delete or truncate each killed reply's items need (see the module doc).
 
     It is a purge sink of the gate, so a flag made anywhere (the tap, an output
-    stage, your code) re-checks the reply.
+    stage, your code) re-checks the reply. A flag from another thread than the one
+    that made the keeper is handed to that thread's event loop, if it runs one, so
+    ``send`` is always called there.
 
     Args:
         gate: The gate whose flags say which replies were killed.
@@ -61,6 +65,11 @@ class HistoryKeeper:
         self.hold: Callable[[str], bool] | None = None
         """While it returns ``True`` for a reply, the keeper waits (another party,
         e.g. LiveKit Agents, may still edit that reply's history itself)."""
+        self._thread = threading.get_ident()
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
         gate.add_sink(self)
 
     def close(self) -> None:
@@ -74,6 +83,9 @@ class HistoryKeeper:
             generation_id: The reply's response id.
             reason: Why (unused: every kill is treated alike).
         """
+        if self._loop is not None and threading.get_ident() != self._thread:
+            self._loop.call_soon_threadsafe(self.check, generation_id)
+            return
         self.check(generation_id)
 
     def playout_final(self, response_id: str, samples: int, sample_rate: int) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import Any
 
 import pytest
@@ -161,3 +163,22 @@ def test_a_closed_tap_stops_editing() -> None:
     h.tap.close()
     h.gate.flag("resp_1", DropReason.INTERRUPTED)
     assert edits(h) == []
+
+
+async def test_a_flag_from_another_thread_is_handled_on_the_loop() -> None:
+    h = Harness()  # made on the loop: the keeper sends from the loop's thread
+    streamed(h)
+    h.script.response_done(0.5, "resp_1")
+    h.run()
+    h.tap.playout_final("resp_1", 1200, 24_000)
+    senders: list[int] = []
+    assert h.tap.history is not None
+    h.tap.history.send = lambda event: senders.append(threading.get_ident())
+    flagger = threading.Thread(target=h.gate.flag, args=("resp_1", DropReason.INTERRUPTED))
+    flagger.start()
+    flagger.join()
+    for _ in range(100):
+        if senders:
+            break
+        await asyncio.sleep(0.01)
+    assert senders == [threading.get_ident()]
