@@ -232,6 +232,7 @@ class GatedConnection:
     async def _send_loop(self) -> None:
         while True:
             event = await self._outbox.get()
+            self.tap.on_client_event(event)  # the tap sees every event sent, its own too
             try:
                 await self.connection.send(event)
             except Exception:
