@@ -163,6 +163,28 @@ async def test_client_cancel_mid_playout_is_truncated(audio_device: AudioTestDev
         print(f"\nraw SDK client cancel: context error {errors} ms (held - heard)")
 
 
+async def test_barge_in_leaves_an_out_of_band_reply_alone(audio_device: AudioTestDevice) -> None:
+    async with rig(audio_device) as r:
+        r.sim.enqueue(
+            ResponsePlan(chunks=60, pace=1),  # the default reply, cut by the user
+            ResponsePlan(chunks=20, pace=1),  # out of band, alongside: no conversation item
+            ResponsePlan(chunks=5, pace=None),  # the server's answer to the user
+        )
+        await r.rt.send({"type": "response.create"})
+        cut = await r.sim.wait_for_response(1)
+        await r.rt.send({"type": "response.create", "response": {"conversation": "none"}})
+        oob = await r.sim.wait_for_response(2)
+        await r.until(lambda: r.heard_ms(cut) > 200)
+        await r.sim.user_speaks(0.1)
+        await r.sim.wait_done(oob)
+        await r.until(lambda: r.heard_ms(oob) >= 395)
+        await r.settled(cut)
+        assert r.rt.interrupted == [cut.response_id]
+        assert oob.status == "completed" and r.sim.item_audio(oob) == []
+        assert [e.item_id for e in r.sim.context_edits()] == [cut.item_id]
+        r.assert_honest(cut)
+
+
 # ---- playback-gate voice: the same code against the simulator ------------------------------
 
 
