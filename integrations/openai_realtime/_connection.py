@@ -217,7 +217,9 @@ class GatedConnection:
         """The user speaks: flag every default-conversation reply still playing or coming."""
         playing = [rid for rid in self._written if self._still_playing(rid)]
         for rid in dict.fromkeys([*playing, *self.tap.in_progress()]):
-            if self.tap.is_out_of_band(rid) or self.gate.is_flagged(rid):
+            reply = self.tap.items.reply(rid)  # outlives response.done, unlike in_progress
+            out_of_band = reply.out_of_band if reply is not None else self.tap.is_out_of_band(rid)
+            if out_of_band or self.gate.is_flagged(rid):
                 continue
             self.gate.flag(rid, DropReason.INTERRUPTED, "server VAD: speech started")
             self.interrupted.append(rid)
