@@ -32,6 +32,16 @@ def streamed(h: Harness) -> None:
     h.script.audio_stream(0.2, "resp_1", 10)
 
 
+def completed_and_played(played: int) -> Harness:
+    """resp_1 completes (not killed) and ``played`` of its samples played."""
+    h = Harness()
+    streamed(h)
+    h.script.response_done(0.5, "resp_1")
+    h.run()
+    h.tap.playout_final("resp_1", played, 24_000)
+    return h
+
+
 def test_base64_samples_counts_without_decoding() -> None:
     for n in (0, 1, 2, 3, 480, 481):
         assert base64_samples(pcm16_delta(n), 2) == n
@@ -134,11 +144,7 @@ def test_never_a_second_edit_after_the_clients_own() -> None:
 
 def test_flag_after_done_and_playout_report() -> None:
     """A flag from anywhere (here: the app's own barge-in) reaches the keeper."""
-    h = Harness()
-    streamed(h)
-    h.script.response_done(0.5, "resp_1")
-    h.run()
-    h.tap.playout_final("resp_1", 2400, 24_000)
+    h = completed_and_played(2400)
     assert edits(h) == []  # not killed
     h.gate.flag("resp_1", DropReason.INTERRUPTED)
     assert [e["audio_end_ms"] for e in edits(h)] == [100]
@@ -155,22 +161,14 @@ def test_keep_history_off_sends_nothing() -> None:
 
 
 def test_a_closed_tap_stops_editing() -> None:
-    h = Harness()
-    streamed(h)
-    h.script.response_done(0.5, "resp_1")
-    h.run()
-    h.tap.playout_final("resp_1", 0, 24_000)
+    h = completed_and_played(0)
     h.tap.close()
     h.gate.flag("resp_1", DropReason.INTERRUPTED)
     assert edits(h) == []
 
 
 async def test_a_flag_from_another_thread_is_handled_on_the_loop() -> None:
-    h = Harness()  # made on the loop: the keeper sends from the loop's thread
-    streamed(h)
-    h.script.response_done(0.5, "resp_1")
-    h.run()
-    h.tap.playout_final("resp_1", 1200, 24_000)
+    h = completed_and_played(1200)  # made on the loop: the keeper sends from it
     senders: list[int] = []
     assert h.tap.history is not None
     h.tap.history.send = lambda event: senders.append(threading.get_ident())
