@@ -60,7 +60,7 @@ def draw_floor(ax: Any, data: dict[str, Any]) -> None:
     if "skipped" in data or not sweep:
         note(ax, "device floor: not measured")
         return
-    blocks = [r["block_ms"] for r in sweep]
+    blocks = [r["block_ms"] * r["buffer_blocks"] for r in sweep]
     buf = [r["in_flight_ms"] for r in sweep]
     bad = [r["device_underflows"] + r["sink_underruns"] > 0 for r in sweep]
     ax.plot(blocks, buf, "-o", color="tab:gray", label="device buffer p50 (steady play)")
@@ -76,11 +76,12 @@ def draw_floor(ax: Any, data: dict[str, Any]) -> None:
         ax.axhline(floor["in_flight_ms"], color="tab:green", linestyle=":", label="floor")
     low = data["outputs"].get("gated_low", {})
     if low.get("n"):
-        block_ms = data["settings"]["low_latency"]["blocksize"] / 48.0
+        low_set = data["settings"]["low_latency"]
+        buffer_ms = low_set["latency"] * 1e3
         p95 = low["cancel_to_silence_ms"]["p95"]
-        ax.plot([block_ms], [p95], "b*", markersize=12, label=f"gated cut p95 ({p95:.1f} ms)")
+        ax.plot([buffer_ms], [p95], "b*", markersize=12, label=f"gated cut p95 ({p95:.1f} ms)")
     ax.set_xscale("log")
-    ax.set_xlabel("device block, ms (PortAudio latency = 2 blocks)")
+    ax.set_xlabel("PortAudio buffer asked for, ms (block x blocks)")
     ax.set_ylabel("ms")
     ax.set_title("The device's floor: smallest stable buffer\nvs the low-latency mode's cut")
     ax.legend(fontsize=7)

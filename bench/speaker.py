@@ -58,7 +58,8 @@ class SpeakerPlan:
         block: Trials per stream; the outputs alternate stream by stream.
         settings: Which device settings: ``"default"`` (10 ms blocks) and
             ``"low_latency"`` (``SpeakerSink.low_latency``).
-        floor_blocks: Block sizes (frames at 48 kHz) tried for the device's floor.
+        floor_settings: ``(block frames at 48 kHz, PortAudio latency in blocks)`` tried for
+            the device's floor, largest buffer first.
         floor_seconds: Seconds each of them plays.
         steady_seconds: Seconds the low-latency mode plays steadily, counting underruns.
         seed: Seed of the random flag delays.
@@ -67,7 +68,15 @@ class SpeakerPlan:
     trials: int
     block: int = 10
     settings: tuple[str, ...] = ("default", "low_latency")
-    floor_blocks: tuple[int, ...] = (480, 240, 144, 120, 96, 64, 48)
+    floor_settings: tuple[tuple[int, int], ...] = (
+        (480, 2),
+        (240, 2),
+        (120, 3),
+        (120, 2),
+        (96, 2),
+        (64, 2),
+        (48, 2),
+    )
     floor_seconds: float = 3.0
     steady_seconds: float = 60.0
     seed: int = 11
@@ -102,7 +111,7 @@ def settings() -> dict[str, Setting]:
     return {
         "default": Setting("default: block 480, latency 'low', fade 5 ms", BLOCK, "low", FADE_MS),
         "low_latency": Setting(
-            f"low-latency: block {low}, latency {LOW_LATENCY_BUFFER_BLOCKS} blocks, "
+            f"low-latency: block {low} x {LOW_LATENCY_BUFFER_BLOCKS}, "
             f"fade {LOW_LATENCY_FADE_MS:g} ms",
             low,
             LOW_LATENCY_BUFFER_BLOCKS * low / SR,
@@ -261,7 +270,7 @@ def steps(plan: SpeakerPlan) -> int:
     """Progress steps of the section: one per trial, floor setting and steady second."""
     return (
         2 * plan.trials * len(plan.settings)
-        + len(plan.floor_blocks)
+        + len(plan.floor_settings)
         + int(plan.steady_seconds) * ("low_latency" in plan.settings)
     )
 
@@ -333,8 +342,8 @@ def run_speaker(plan: SpeakerPlan, tick: Tick | None = None) -> Section:
             for kind, r in _trials(device, tee, setting, plan, tick).items():
                 outputs[kind if key == "default" else f"{kind}_low"] = r | {"setting": key}
         sweep = []
-        for block in plan.floor_blocks:
-            sweep.append(steady(device, plan.floor_seconds, blocksize=block))
+        for block_x in plan.floor_settings:
+            sweep.append(steady(device, plan.floor_seconds, block_x))
             if tick is not None:
                 tick(1)
         held = None
@@ -373,15 +382,21 @@ def run_speaker(plan: SpeakerPlan, tick: Tick | None = None) -> Section:
     section.tables.append(table)
     floor = floor_of(sweep)
     sweep_table = Table(
-        f"the device's floor: each block size plays {plan.floor_seconds:g} s steadily, "
-        "PortAudio latency 2 blocks (gated SpeakerSink)",
-        ["block", "PortAudio latency ms", "device buffer p50 ms", "underflows (device+sink)"],
+        f"the device's floor: each setting plays {plan.floor_seconds:g} s steadily (gated "
+        "SpeakerSink)",
+        [
+            "block x latency in blocks",
+            "PortAudio latency ms",
+            "device buffer p50 ms",
+            "underflows (device+sink)",
+        ],
     )
     for one in sweep:
         mark = "  <- floor" if one is floor else ""
         sweep_table.rows.append(
             [
-                f"{one.blocksize} ({one.blocksize / SR * 1e3:.2f} ms){mark}",
+                f"{one.blocksize} x {one.buffer_blocks} ({one.blocksize / SR * 1e3:.2f} ms "
+                f"blocks){mark}",
                 fmt(one.latency_ms, 1),
                 fmt(one.in_flight_ms, 1),
                 f"{one.underruns} ({one.device_underflows}+{one.sink_underruns})",
@@ -424,7 +439,7 @@ def run_speaker(plan: SpeakerPlan, tick: Tick | None = None) -> Section:
         "can recall it); after flag = flagged audio the output handed over after the flag.",
         "a trial is valid if its window in the tee holds its audio, bit-exact before the flag "
         "(another process writing to the shared tee would spoil it).",
-        "floor = the smallest block with no underflow there nor at any larger block; its device "
+        "floor = the smallest buffer with no underflow there nor at any larger one; its device "
         "buffer is the least any output stage can take to silence this device.",
     ]
     _targets(section, outputs, floor, held)
@@ -466,7 +481,8 @@ def _targets(
             )
         if floor is not None:
             words.append(
-                f"floor (device buffer) {floor.in_flight_ms:.1f} ms at block {floor.blocksize}: "
+                f"floor (device buffer) {floor.in_flight_ms:.1f} ms at {floor.blocksize} x "
+                f"{floor.buffer_blocks}: "
                 f"gate +{total - floor.in_flight_ms:.1f} ms"
             )
         section.targets.append(Target(LOW_GOAL, limit_s, "; ".join(words), total <= LOW_TARGET_MS))

@@ -1,13 +1,13 @@
 """Section 3b, part 2: the test device's physical floor and steady playback underruns.
 
 The floor is the smallest device buffer that plays steadily: a gated
-``SpeakerSink`` plays a constant tone for a few seconds at each block size,
-PortAudio's latency set to two blocks (double buffering, as the sink's
-low-latency mode uses), and counts underflows (the device's, flagged by
-PortAudio, and the sink's own: a callback with nothing queued). The smallest
-setting with none, all larger ones clean too, is the floor: no output stage
-can silence a device faster than the audio the device already holds, which is
-what its buffer means. Then the low-latency mode plays for a minute (the full
+``SpeakerSink`` plays a constant tone for a few seconds at each setting (a
+block size and PortAudio's latency in blocks, from 20 ms of buffer down to
+2 ms) and counts underflows (the device's, flagged by PortAudio, and the
+sink's own: a callback with nothing queued). The smallest buffer with none,
+all larger ones clean too, is the floor: no output stage can silence a device
+faster than the audio the device already holds, which is what its buffer
+means. Then the low-latency mode plays for a minute (the full
 run) and its underruns are counted: the goal is none.
 """
 
@@ -31,6 +31,7 @@ class SteadyResult:
 
     Attributes:
         blocksize: Frames per callback.
+        buffer_blocks: PortAudio's latency asked for, in blocks.
         latency_ms: PortAudio's output latency for the stream, as it reports it.
         in_flight_ms: Audio already handed to the device, sampled while playing: p50.
         seconds: How long it played.
@@ -39,6 +40,7 @@ class SteadyResult:
     """
 
     blocksize: int
+    buffer_blocks: int
     latency_ms: float
     in_flight_ms: float
     seconds: float
@@ -54,6 +56,7 @@ class SteadyResult:
         """Return the result as a JSON-ready dict."""
         return {
             "blocksize": self.blocksize,
+            "buffer_blocks": self.buffer_blocks,
             "block_ms": self.blocksize / SR * 1e3,
             "latency_ms": self.latency_ms,
             "in_flight_ms": self.in_flight_ms,
@@ -63,14 +66,14 @@ class SteadyResult:
         }
 
 
-def steady(device: str, seconds: float, *, blocksize: int | None = None) -> SteadyResult:
+def steady(device: str, seconds: float, setting: tuple[int, int] | None = None) -> SteadyResult:
     """Play a steady tone through a gated ``SpeakerSink`` and count underruns.
 
     Args:
         device: The PortAudio device.
         seconds: How long to play.
-        blocksize: Frames per callback, with a two-block PortAudio latency; ``None`` for
-            the sink's low-latency mode as it ships (``SpeakerSink.low_latency``).
+        setting: ``(frames per callback, PortAudio latency in blocks)``; ``None`` for the
+            sink's low-latency mode as it ships (``SpeakerSink.low_latency``).
 
     Returns:
         What it measured.
@@ -81,15 +84,13 @@ def steady(device: str, seconds: float, *, blocksize: int | None = None) -> Stea
     from integrations.speakers import LOW_LATENCY_BUFFER_BLOCKS, SpeakerSink
 
     gate = PlaybackGate()
-    if blocksize is None:
+    if setting is None:
         sink = SpeakerSink.low_latency(gate, device=device, samplerate=SR)
+        blocks = LOW_LATENCY_BUFFER_BLOCKS
     else:
+        block, blocks = setting
         sink = SpeakerSink.low_latency(
-            gate,
-            device=device,
-            samplerate=SR,
-            blocksize=blocksize,
-            latency=LOW_LATENCY_BUFFER_BLOCKS * blocksize / SR,
+            gate, device=device, samplerate=SR, blocksize=block, latency=blocks * block / SR
         )
     frame = PcmFrame(np.full(SR // 100, 1000, np.int16), SR)
     buf = sink.buffer
@@ -112,6 +113,7 @@ def steady(device: str, seconds: float, *, blocksize: int | None = None) -> Stea
         stats = sink.stats()
         return SteadyResult(
             blocksize=sink.blocksize,
+            buffer_blocks=blocks,
             latency_ms=sink.latency * 1e3,
             in_flight_ms=percentile(in_flight, 50) if in_flight else float("nan"),
             seconds=seconds,
@@ -123,7 +125,7 @@ def steady(device: str, seconds: float, *, blocksize: int | None = None) -> Stea
 
 
 def floor_of(results: list[SteadyResult]) -> SteadyResult | None:
-    """Return the smallest stable setting: no underrun there, nor at any larger block.
+    """Return the smallest stable setting: no underrun there, nor at any larger buffer.
 
     Args:
         results: Settings, any order.
@@ -132,7 +134,7 @@ def floor_of(results: list[SteadyResult]) -> SteadyResult | None:
         The floor, or ``None`` if even the largest block underran.
     """
     floor = None
-    for r in sorted(results, key=lambda r: -r.blocksize):
+    for r in sorted(results, key=lambda r: -r.blocksize * r.buffer_blocks):
         if r.underruns:
             break
         floor = r

@@ -40,8 +40,9 @@ from livekit.agents.metrics import RealtimeModelMetrics
 from livekit.agents.voice.events import EventTypes, SpeechCreatedEvent
 from livekit.agents.voice.speech_handle import SpeechHandle
 
-from gate import DropReason, PlaybackGate
+from gate import DropReason, PlaybackGate, StateError
 from integrations.livekit._gated_output import GatedAudioOutput, missing_private_api
+from integrations.livekit._history import HistoryBridge
 from integrations.livekit._tagging import tag_generation_event
 from integrations.openai_realtime._tap import RealtimeTap, UnattributedPolicy
 
@@ -128,6 +129,7 @@ class GateInstallation:
     _fresh_unsolicited: SpeechHandle | None = None
     _last_reply_timeout: float | None = None
     _handoff_task: asyncio.Task[None] | None = None
+    _history: HistoryBridge | None = None  # OpenAI history edits: see _history
 
     # ---- attaching -----------------------------------------------------------
 
@@ -156,6 +158,7 @@ class GateInstallation:
                 unattributed_policy=self.unattributed_policy,
             )
             self.taps[rt] = tap
+            self._history_bridge().attach(tap)
             rt.on("openai_client_event_queued", tap.on_client_event)
             rt.on("openai_server_event_received", tap.on_server_event)
         logger.debug("gate attached to realtime session %r", rt)
@@ -175,12 +178,20 @@ class GateInstallation:
             if tap is not None:
                 rt.off("openai_client_event_queued", tap.on_client_event)
                 rt.off("openai_server_event_received", tap.on_server_event)
+                tap.close()
+        if self._history is not None:
+            self._history.detach()
         self._rt_sessions.clear()
         self.taps.clear()
         self.gate.remove_sink(self.output)
         if self.session.output.audio is self.output:
             self.session.output.audio = self.output.sink
         _installed.pop(self.session, None)
+
+    def _history_bridge(self) -> HistoryBridge:
+        if self._history is None:
+            self._history = HistoryBridge(self.gate, self.output)
+        return self._history
 
     # ---- listeners (never raise into LiveKit's emitters) ----------------------
 
@@ -251,6 +262,7 @@ class GateInstallation:
             handle, self._fresh_unsolicited = self._fresh_unsolicited, None
         if handle is not None:
             self.output.set_owner(gid, handle)
+            self._history_bridge().watch(gid, handle)
         has_tap = any(rt_tap for rt_tap in self.taps.values() if gid in rt_tap.in_progress())
         if (
             not ev.user_initiated
@@ -324,7 +336,7 @@ def install_gate(
         The wiring.
 
     Raises:
-        RuntimeError: If the session has no audio output (not started, or audio
+        StateError: If the session has no audio output (not started, or audio
             output disabled).
     """
     existing = _installed.get(session)
@@ -333,7 +345,7 @@ def install_gate(
         return existing
     check_agents_version()
     if session.output.audio is None:
-        raise RuntimeError(
+        raise StateError(
             "the session has no audio output: call install_gate after `await session.start()`"
         )
     gate = gate if gate is not None else PlaybackGate()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
 from gate import PlaybackGate
-from integrations.speakers._base_sink import BaseSink
+from integrations.speakers._base_sink import DEFAULT_CHANNELS, BaseSink, SinkOptions
 from integrations.speakers._devices import (
     DeviceInfo,
     DeviceSpec,
@@ -13,7 +13,6 @@ from integrations.speakers._devices import (
     import_sounddevice,
     resolve_device,
 )
-from integrations.speakers._fade import DEFAULT_FADE_MS
 
 __all__ = [
     "LOW_LATENCY_BLOCK_MS",
@@ -22,14 +21,15 @@ __all__ = [
     "SpeakerSink",
 ]
 
-#: Low-latency mode (:meth:`SpeakerSink.low_latency`): the device's block, in ms. 2.5 ms is the
-#: smallest block with no underflow over a minute on the test device (a PulseAudio null sink
-#: behind ALSA, python-sounddevice's callback thread sharing 2 busy CPUs with the event loop);
-#: 1.3 ms blocks underflowed a few times a second. ``playback-gate bench`` measures this floor.
+#: Low-latency mode (:meth:`SpeakerSink.low_latency`): the device's block, in ms (120 frames at
+#: 48 kHz). A callback every 2.5 ms is what a Python callback thread sharing 2 busy CPUs with the
+#: event loop keeps up with on the test device (a PulseAudio null sink behind ALSA); 1 ms blocks
+#: underflow every few seconds there. ``playback-gate bench`` measures the device's floor.
 LOW_LATENCY_BLOCK_MS = 2.5
-#: PortAudio's buffer in low-latency mode, in blocks: double buffering (one block playing, one
-#: being filled), the least PortAudio's ALSA host API runs with.
-LOW_LATENCY_BUFFER_BLOCKS = 2
+#: PortAudio's buffer in low-latency mode, in blocks (7.5 ms). Two blocks (double buffering, the
+#: least PortAudio's ALSA host API runs with) underflowed 1-3 times in 15 s of steady playback on
+#: the shared test machine, three blocks 0-1 times: one block of headroom for the scheduler.
+LOW_LATENCY_BUFFER_BLOCKS = 3
 #: The fade-out of a cut generation in low-latency mode: one block, so a cut never clicks and
 #: adds at most one block.
 LOW_LATENCY_FADE_MS = 2.5
@@ -58,17 +58,12 @@ class SpeakerSink(BaseSink):
         gate: The gate; this sink registers itself as a purge sink.
         device: Output device index or name; ``None`` for the default.
         samplerate: Device rate; the device's default if ``None``.
-        channels: Device channels (voice is mono; the host mixes up).
         dtype: ``"int16"`` or ``"float32"``.
         blocksize: Frames per callback; ``None`` for 10 ms. Smaller means a
             faster cut and more callbacks.
         latency: PortAudio latency hint, ``"low"``, ``"high"`` or seconds.
-        fade_ms: Fade-out of a cut generation; 0 for a hard cut.
-        buffer_seconds: Audio the sink can hold.
-        resampler_quality: ``rtc.AudioResamplerQuality`` value name.
-        register: Register with ``gate`` as a purge sink.
-        max_segments: Chunks the buffer holds; ``None`` to size it from
-            ``buffer_seconds`` (see :class:`BaseSink`).
+        **options: The options every sink takes (channels, fade, buffer size,
+            resampler quality, registration): see :class:`SinkOptions`.
 
     Raises:
         PortAudioMissingError: If sounddevice or libportaudio is missing.
@@ -82,16 +77,12 @@ class SpeakerSink(BaseSink):
         *,
         device: DeviceSpec = None,
         samplerate: int | None = None,
-        channels: int = 1,
         dtype: str = "int16",
         blocksize: int | None = None,
         latency: str | float = "low",
-        fade_ms: float = DEFAULT_FADE_MS,
-        buffer_seconds: float = 30.0,
-        resampler_quality: str = "medium",
-        register: bool = True,
-        max_segments: int | None = None,
+        **options: Unpack[SinkOptions],
     ) -> None:
+        channels = options.get("channels", DEFAULT_CHANNELS)
         sd = import_sounddevice()
         info = resolve_device(device)
         rate = int(samplerate or info.default_samplerate)
@@ -114,17 +105,7 @@ class SpeakerSink(BaseSink):
                 "or write to a WAV file instead (--wav)"
             ) from e
         self._stream: Any = stream
-        super().__init__(
-            gate,
-            samplerate=rate,
-            channels=channels,
-            dtype=dtype,
-            fade_ms=fade_ms,
-            buffer_seconds=buffer_seconds,
-            resampler_quality=resampler_quality,
-            register=register,
-            max_segments=max_segments,
-        )
+        super().__init__(gate, samplerate=rate, dtype=dtype, **options)
         self.latency = float(stream.latency)
         self._closed = False
 
@@ -135,23 +116,29 @@ class SpeakerSink(BaseSink):
         *,
         device: DeviceSpec = None,
         samplerate: int | None = None,
-        **options: Any,
+        dtype: str = "int16",
+        blocksize: int | None = None,
+        latency: str | float | None = None,
+        **options: Unpack[SinkOptions],
     ) -> SpeakerSink:
-        """Open a sink tuned for the fastest cut: small blocks, a two-block device buffer.
+        """Open a sink tuned for the fastest cut: small blocks, a three-block device buffer.
 
         The block is :data:`LOW_LATENCY_BLOCK_MS` (120 frames at 48 kHz), PortAudio's
-        latency is :data:`LOW_LATENCY_BUFFER_BLOCKS` blocks (5 ms), and the fade
-        :data:`LOW_LATENCY_FADE_MS`. A flag is then heard within the audio already handed
-        to the device (about 5-7 ms as PortAudio reports it) plus the next block and the
-        fade. The price: a callback every 2.5 ms, so a busy machine is likelier to underflow;
-        :meth:`stats` counts ``device_underflows``.
+        latency :data:`LOW_LATENCY_BUFFER_BLOCKS` blocks (7.5 ms), and the fade
+        :data:`LOW_LATENCY_FADE_MS` unless ``fade_ms`` is given. A flag is then heard within
+        the audio already handed to the device (about 11 ms on the test device, as
+        PortAudio reports it) plus the next block and the fade. The price: a callback every
+        2.5 ms, so a busy machine is likelier to underflow; :meth:`stats` counts
+        ``device_underflows``.
 
         Args:
             gate: As for :class:`SpeakerSink`.
             device: As for :class:`SpeakerSink`.
             samplerate: As for :class:`SpeakerSink`.
-            **options: Any other :class:`SpeakerSink` argument; ``blocksize``, ``latency``
-                and ``fade_ms`` given here win over the low-latency values.
+            dtype: As for :class:`SpeakerSink`.
+            blocksize: Frames per callback; ``None`` for :data:`LOW_LATENCY_BLOCK_MS`.
+            latency: PortAudio latency; ``None`` for :data:`LOW_LATENCY_BUFFER_BLOCKS` blocks.
+            **options: The options every sink takes (see :class:`SinkOptions`).
 
         Returns:
             The sink (opened, not started).
@@ -162,11 +149,19 @@ class SpeakerSink(BaseSink):
             SpeakerError: If PortAudio cannot open the stream.
         """
         rate = int(samplerate or resolve_device(device).default_samplerate)
-        block = max(1, round(rate * LOW_LATENCY_BLOCK_MS / 1000))
-        options.setdefault("blocksize", block)
-        options.setdefault("latency", LOW_LATENCY_BUFFER_BLOCKS * options["blocksize"] / rate)
+        block = (
+            blocksize if blocksize is not None else max(1, round(rate * LOW_LATENCY_BLOCK_MS / 1e3))
+        )
         options.setdefault("fade_ms", LOW_LATENCY_FADE_MS)
-        return cls(gate, device=device, samplerate=rate, **options)
+        return cls(
+            gate,
+            device=device,
+            samplerate=rate,
+            dtype=dtype,
+            blocksize=block,
+            latency=latency if latency is not None else LOW_LATENCY_BUFFER_BLOCKS * block / rate,
+            **options,
+        )
 
     def _callback(self, outdata: Any, frames: int, time: Any, status: Any) -> None:
         # The audio thread. Never raises, never blocks on the loop (see ChunkBuffer).

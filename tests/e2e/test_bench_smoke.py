@@ -202,7 +202,7 @@ def test_speaker_is_measured_on_the_device_or_reports_why_not(quick_run: Run) ->
             c = result["cancel_to_silence_ms"]
             assert c["p50"] <= c["p95"] <= c["max"]
     sweep = speaker["data"]["floor_sweep"]
-    assert [r["blocksize"] for r in sweep] == [240, 120, 64]
+    assert [(r["blocksize"], r["buffer_blocks"]) for r in sweep] == [(240, 2), (120, 3), (64, 2)]
     assert all(r["latency_ms"] > 0 and r["device_underflows"] >= 0 for r in sweep)
     steady = speaker["data"]["steady"]
     assert steady["blocksize"] == 120 and steady["seconds"] == 1.0

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from gate import DEFAULT_REQUEST_TIMEOUT, PlaybackGate, VirtualClock
+from gate import DEFAULT_REQUEST_TIMEOUT, ConfigurationError, PlaybackGate, VirtualClock
 from integrations.openai_realtime._events import MalformedEvent
 from integrations.openai_realtime._tap import RealtimeTap, UnattributedPolicy
 from integrations.openai_realtime.trace.playout import Samples, SimulatedPlayout
@@ -48,7 +48,7 @@ class Replayer:
         limits: ``limits.max_duration_s`` bounds ``t`` and the output's length.
 
     Raises:
-        ValueError: If ``limits.max_duration_s`` is not positive and finite.
+        ConfigurationError: If ``limits.max_duration_s`` is not positive and finite.
     """
 
     def __init__(
@@ -60,7 +60,7 @@ class Replayer:
         limits: TraceLimits = DEFAULT_LIMITS,
     ) -> None:
         if not 0 < limits.max_duration_s < math.inf:
-            raise ValueError(
+            raise ConfigurationError(
                 f"max_duration_s must be positive and finite, got {limits.max_duration_s}"
             )
         self.clock = VirtualClock()
@@ -70,6 +70,7 @@ class Replayer:
             send=self._on_cancel,
             unattributed_policy=unattributed_policy,
             on_malformed=self._on_malformed,
+            keep_history=False,  # a replay reports the cancels; it edits no conversation
         )
         self.playout: SimulatedPlayout | None = None
         self._write_audio = write_audio
