@@ -14,8 +14,9 @@ own RoomIO output (run without a room) into an ``rtc.AudioSource`` and a
 - **deadline**: ``response.created`` arrives after the gate's request budget
   (0.3 s; LiveKit's own is 10 s): the reply is dead on arrival;
 - **barge-in**: the server's own speech detection sends
-  ``input_audio_buffer.speech_started`` while the reply plays; LiveKit
-  interrupts the speech.
+  ``input_audio_buffer.speech_started`` while the reply plays, then cancels
+  the reply itself (server VAD's ``interrupt_response``); LiveKit interrupts
+  the speech.
 
 The figure per trial is the time from the simulator sending that event (its
 log, ``time.monotonic``) to the arrival of the last read-back frame holding
@@ -154,6 +155,10 @@ async def _barge_in(r: AgentRig, k: int) -> _Trial:
         {"type": "input_audio_buffer.speech_started", "audio_start_ms": 0, "item_id": f"it{k}"}
     )
     t_event = _sent_at(r, "input_audio_buffer.speech_started")
+    # and, as server VAD with interrupt_response does, the server cancels the reply itself
+    await r.sim.connection._on_response_cancel(
+        {"type": "response.cancel", "response_id": rec.response_id}, None
+    )
     await playout(handle)
     await r.sim.wait_done(rec)
     await r.quiet(0.15)
