@@ -83,7 +83,7 @@ def plans(quick: bool) -> Plan:
     return Plan(
         overhead=OverheadPlan(rounds=61, number=4_000),
         adapter=AdapterPlan(rounds=40, frames=1_000),
-        track=TrackPlan(trials=120, max_trials=400, batch=40),
+        track=TrackPlan(trials=120, max_trials=300, batch=30),
         e2e=E2EPlan(trials=20),
         speaker=SpeakerPlan(trials=60, block=10),
         sessions=SessionsPlan(counts=(1, 2, 4, 6, 8, 10, 12, 14, 16, 20, 24), reply_seconds=3.0),
