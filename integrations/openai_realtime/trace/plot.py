@@ -309,6 +309,7 @@ class _TimelineReplayer(Replayer):
                     lane.reason = info.reason.value if info.reason else None
                     if lane.request_id is None:
                         lane.request_id = info.request_id
+            lane.markers.sort()
             if lane.played:
                 end = max(end, lane.played[-1][1])
             for t, s, _, _ in lane.dropped:
@@ -593,6 +594,9 @@ def write_timeline_png(
     os.close(fd)
     try:
         fig.savefig(tmp, format="png", dpi=100)
+        umask = os.umask(0)  # mkstemp made it private; give it a new file's mode
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
