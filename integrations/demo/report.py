@@ -26,7 +26,7 @@ def _replies(outcomes: Sequence[ReplyOutcome]) -> str:
 #: (label, what it measures) for each layer, in the order audio flows.
 _LAYERS: tuple[tuple[str, Callable[[ReplyOutcome], float]], ...] = (
     (
-        "before the output: dead on arrival, flagged by the gate before any frame came",
+        "before the output: dead on arrival, the gate flagged it first",
         lambda o: o.before_output if o.killed_early else 0.0,
     ),
     (
@@ -58,25 +58,32 @@ def layers(gated: Sequence[ReplyOutcome]) -> list[tuple[str, float, list[ReplyOu
 
 
 def gate_summary(gated: Sequence[ReplyOutcome]) -> str:
-    """One line of what the gate itself did, from the same outcomes as the table.
+    """What the gate itself did, from the same outcomes as the table.
 
     Args:
         gated: The gated run's outcomes.
 
     Returns:
-        The line.
+        Three lines: the replies it flagged, and its share of the dropped audio per layer.
     """
     flagged = [o for o in gated if o.why and not o.why.startswith("LiveKit")]
     early = [o for o in flagged if o.killed_early]
     frames = sum(o.output_frames for o in gated)
     line = f"gate: flagged {len(flagged)} repl{'y' if len(flagged) == 1 else 'ies'}"
     if early:
-        line += f" ({len(early)} before any of their audio reached the output: {_replies(early)})"
+        line += f" ({_replies(early)} before any of their audio reached the output)"
+    line += f"; sent {sum(o.targeted_cancels for o in gated)} targeted cancel(s)."
+    killed = sum(o.before_output for o in early)
     line += (
-        f"; dropped {frames} frames ({sum(o.at_output for o in gated):.2f} s) at the output"
-        f"; purged {sum(o.purged_by_gate for o in gated):.2f} s from the queue"
-        f"; sent {sum(o.targeted_cancels for o in gated)} targeted cancel(s)"
+        f"\n  Of the {sum(o.dropped for o in gated):.2f} s dropped, it stopped "
+        f"{killed:.2f} s before the output, "
+        f"{sum(o.at_output for o in gated):.2f} s ({frames} frames) at the output,"
+        f"\n  {sum(o.purged_by_gate for o in gated):.2f} s in the queue"
     )
+    livekit = sum(o.cleared_by_livekit for o in gated) + sum(
+        o.before_output for o in gated if not o.killed_early
+    )
+    line += f"; LiveKit itself stopped {livekit:.2f} s." if livekit >= 0.005 else "."
     return line
 
 
