@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
 
+    from gate import GateError
     from integrations.demo.report import format_report, gate_summary
     from integrations.demo.runner import DemoOptions, run_demo
     from integrations.demo.script import KINDS, StoryTiming
@@ -139,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
                 title="playback-gate demo (with the gate)",
             )
             print(f"timeline -> {args.plot}")
-    except (RuntimeError, OSError) as e:
+    except (GateError, RuntimeError, OSError) as e:
         print(f"playback-gate demo: {e}", file=sys.stderr)
         return 2
     finally:

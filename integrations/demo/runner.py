@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from gate import GateStats, PlaybackGate
+from gate import ConfigurationError, GateStats, PlaybackGate
 from integrations.demo.outcome import ReplyOutcome
 from integrations.demo.script import NEEDS_SIMULATOR, STEPS, Step, StoryTiming
 from integrations.demo.story import Story
@@ -260,14 +260,14 @@ async def run_demo(
         What was measured.
 
     Raises:
-        RuntimeError: If ``options.openai`` is set without ``OPENAI_API_KEY``, or
-            no reply is left to play.
+        ConfigurationError: If ``options.openai`` is set without ``OPENAI_API_KEY``,
+            or no reply is left to play.
         OSError: If the trace file cannot be written.
     """
     if options.openai and not os.environ.get("OPENAI_API_KEY"):
-        raise RuntimeError("--openai needs OPENAI_API_KEY in the environment")
+        raise ConfigurationError("--openai needs OPENAI_API_KEY in the environment")
     if not options.steps():
-        raise RuntimeError("no reply to play (--only names none this service can play)")
+        raise ConfigurationError("no reply to play (--only names none this service can play)")
     t0 = time.monotonic()
     gate = PlaybackGate(request_timeout=options.timing.deadline)
     sink, description, fallback = open_output(options.wav, options.device)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from gate import ConfigurationError
 from integrations.openai_realtime.simulator.audio_marker import AudioMode
 from integrations.openai_realtime.simulator.plans import ResponsePlan
 
@@ -86,8 +87,8 @@ class StoryTiming:
         """Validate.
 
         Raises:
-            ValueError: If a duration is not positive or a cut point is past its
-                reply's end.
+            ConfigurationError: If a duration is not positive or a cut point is past
+                its reply's end.
         """
         for name in (
             "deadline",
@@ -101,13 +102,15 @@ class StoryTiming:
         ):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+                raise ConfigurationError(
+                    f"{name} must be a positive number of seconds, got {value!r}"
+                )
         if not 0 < self.interrupt_after_s < self.interrupted_s:
-            raise ValueError("interrupt_after_s must be inside the interrupted reply")
+            raise ConfigurationError("interrupt_after_s must be inside the interrupted reply")
         if not 0 < self.cancel_after_s < self.cancelled_s:
-            raise ValueError("cancel_after_s must be inside the cancelled reply")
+            raise ConfigurationError("cancel_after_s must be inside the cancelled reply")
         if self.late_by < 0:
-            raise ValueError("late_by must be >= 0")
+            raise ConfigurationError("late_by must be >= 0")
 
     @classmethod
     def fast(cls) -> StoryTiming:

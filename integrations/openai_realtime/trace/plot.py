@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gate import DropReason
+from gate import DropReason, GateError
 from integrations.openai_realtime._tap import UnattributedPolicy
 from integrations.openai_realtime.trace.playout import Samples
 from integrations.openai_realtime.trace.reader import (
@@ -73,7 +73,7 @@ _RECONNECT_COLOUR = "#7f7f7f"
 _ROWS = ("dropped", "played", "sent", "wire", "gate")  # y = 0 .. 4
 
 
-class PlotUnavailableError(RuntimeError):
+class PlotUnavailableError(GateError, RuntimeError):
     """matplotlib is not installed (it comes with the ``bench`` extra)."""
 
 
