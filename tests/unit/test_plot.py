@@ -17,7 +17,12 @@ import pytest
 
 from gate.cli import build_parser
 from integrations.openai_realtime.trace import cli as replay_cli
-from integrations.openai_realtime.trace.plot import Lane, build_timeline, timeline_figure
+from integrations.openai_realtime.trace.plot import (
+    MAX_LANES,
+    Lane,
+    build_timeline,
+    timeline_figure,
+)
 from integrations.openai_realtime.trace.reader import read_trace
 from integrations.openai_realtime.trace.script import TraceScript
 
@@ -124,6 +129,20 @@ def test_a_request_never_answered_gets_its_own_lane() -> None:
     assert isinstance(ok, Lane) and ok.response_id == "resp_ok"
     assert ok.played_s == pytest.approx(0.2)
     assert len(timeline_figure(timeline).axes) == 2
+
+
+def test_a_long_trace_draws_the_first_lanes_and_says_so() -> None:
+    s = TraceScript()
+    for i in range(MAX_LANES + 5):
+        s.response_create(i * 0.5, f"req_{i}")
+        s.response_created(i * 0.5 + 0.1, f"resp_{i}", f"req_{i}")
+        s.response_done(s.audio_stream(i * 0.5 + 0.2, f"resp_{i}", 5, pace=4), f"resp_{i}")
+    timeline = build_timeline(s.ordered())
+    assert len(timeline.lanes) == MAX_LANES + 5
+    fig = timeline_figure(timeline)
+    assert len(fig.axes) == MAX_LANES
+    assert f"the first {MAX_LANES} of {MAX_LANES + 5} lanes drawn" in fig.get_suptitle()
+    assert all(lane.played_s == pytest.approx(0.1) for lane in timeline.lanes)
 
 
 def test_without_matplotlib_plot_is_a_clear_error(

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
+    "MAX_LANES",
     "Lane",
     "PlotUnavailableError",
     "Timeline",
@@ -43,6 +44,9 @@ __all__ = [
     "timeline_figure",
     "write_timeline_png",
 ]
+
+MAX_LANES = 30
+"""Lanes drawn at most: past that a picture is no longer read at a glance."""
 
 STRAGGLER = "straggler"
 """The drop reason shown for audio that arrived after its response was done."""
@@ -162,6 +166,8 @@ class _TimelineReplayer(Replayer):
         self._watch = _FlagWatch()
         self.gate.add_sink(self._watch)
         self._played: dict[str, int] = {}
+        self._audio_seen = 0
+        self._last_played: str | None = None
         self._dropped: dict[str, int] = {}
         self._purged: dict[str, int] = {}
         self._flagged: set[str] = set()
@@ -273,11 +279,20 @@ class _TimelineReplayer(Replayer):
         playout = self.playout
         if playout is None:
             return
+        audio = playout.position - playout.silence
+        if audio == self._audio_seen:
+            return  # silence
+        self._audio_seen = audio
         end = playout.position / rate
         start = end - len(block) / rate
-        for gid, n in playout.played.items():
+        # the block is the generation whose count moved: most often the previous block's
+        last = self._last_played
+        candidates = [last] if last is not None else []
+        for gid in [*candidates, *playout.played]:
+            n = playout.played.get(gid, 0)
             if n != self._played.get(gid, 0):
                 self._played[gid] = n
+                self._last_played = gid
                 spans = self._lane(gid).played
                 if spans and abs(spans[-1][1] - start) < 1e-9:
                     spans[-1][1] = end
@@ -297,10 +312,9 @@ class _TimelineReplayer(Replayer):
         """Finish the replay and return its timeline."""
         result = self.finish()
         end = self.last_t
-        for request_id, (sent_at, lane) in self.requests.items():
+        for sent_at, lane in self.requests.values():
             if lane.response_id is None and sent_at + self.timeout <= max(end, sent_at):
                 lane.markers.append((sent_at + self.timeout, "deadline"))
-            del request_id
         for lane in self.lanes.values():
             if lane.response_id is not None:
                 info = self.gate.generation(lane.response_id)
@@ -464,12 +478,11 @@ def _draw_lane(ax: Any, lane: Lane, number: int, timeline: Timeline) -> None:
     )
 
 
-def _legend(timeline: Timeline) -> list[Any]:
-    """Legend entries for what the figure shows, and only that."""
+def _legend(timeline: Timeline, lanes: list[Lane]) -> list[Any]:
+    """Legend entries for what the figure shows (the lanes drawn), and only that."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    lanes = timeline.lanes
     handles: list[Any] = [
         Patch(color=_SENT_COLOUR, label="sent by the server (at arrival)"),
         Patch(color=_PLAYED_COLOUR, label="played"),
@@ -511,16 +524,17 @@ def _legend(timeline: Timeline) -> list[Any]:
     return handles
 
 
-def timeline_figure(timeline: Timeline, *, title: str = "") -> Figure:
+def timeline_figure(timeline: Timeline, *, title: str = "", max_lanes: int = MAX_LANES) -> Figure:
     """Draw a timeline: one axes per lane, sharing the time axis, a legend and a caption.
 
     Args:
         timeline: What :func:`build_timeline` returned.
         title: The figure's title (e.g. the trace's name).
+        max_lanes: Draw at most this many lanes, the first ones (the caption says so).
 
     Returns:
-        The figure (not shown, not saved). It has one axes per lane (one empty
-        axes if there is none).
+        The figure (not shown, not saved). It has one axes per lane drawn (one
+        empty axes if there is none).
 
     Raises:
         PlotUnavailableError: If matplotlib is not installed.
@@ -528,7 +542,7 @@ def timeline_figure(timeline: Timeline, *, title: str = "") -> Figure:
     require_matplotlib()
     from matplotlib.figure import Figure
 
-    lanes = timeline.lanes
+    lanes = timeline.lanes[:max_lanes]
     n = max(1, len(lanes))
     fig = Figure(figsize=(12, 1.9 + 1.15 * n), layout="constrained")
     axes: list[Any] = list(fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0])
@@ -540,7 +554,7 @@ def timeline_figure(timeline: Timeline, *, title: str = "") -> Figure:
         )
     axes[0].set_xlim(0, max(timeline.end, 0.1) * 1.02)
     axes[-1].set_xlabel("trace time (s)")
-    handles = _legend(timeline)
+    handles = _legend(timeline, lanes)
     fig.legend(
         handles=handles,
         loc="outside lower center",
@@ -549,6 +563,8 @@ def timeline_figure(timeline: Timeline, *, title: str = "") -> Figure:
         frameon=False,
     )
     caption = _caption(timeline)
+    if len(timeline.lanes) > len(lanes):
+        caption += f"; the first {len(lanes)} of {len(timeline.lanes)} lanes drawn"
     fig.suptitle(f"{title}\n{caption}" if title else caption, fontsize=10)
     return fig
 
