@@ -91,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
             )
         if args.plot is not None:
             plot.require_matplotlib()
-    except (ValueError, plot.PlotUnavailableError) as e:
+            plot.check_destination(args.plot)
+    except (ValueError, OSError, plot.PlotUnavailableError) as e:
         print(f"playback-gate demo: {e}", file=sys.stderr)
         return 2
     scratch = None

@@ -154,3 +154,18 @@ def test_without_matplotlib_plot_is_a_clear_error(
     err = capsys.readouterr().err
     assert err.startswith("playback-gate replay: --plot needs matplotlib")
     assert err.count("\n") == 1 and not out.exists()
+
+
+def test_an_unwritable_plot_path_is_refused_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wav = tmp_path / "played.wav"
+    missing = tmp_path / "no-such-folder" / "t.png"
+    trace = str(TRACES / "server-cancel.jsonl")
+    assert replay(trace, "--out", str(wav), "--plot", str(missing)) == 2
+    assert capsys.readouterr().err == (
+        f"playback-gate replay: cannot write {missing}: no folder {missing.parent}\n"
+    )
+    assert not wav.exists() and list(tmp_path.iterdir()) == []
+    assert replay(trace, "--plot", str(tmp_path)) == 2
+    assert "it is a folder" in capsys.readouterr().err

@@ -99,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
 
         try:
             plot.require_matplotlib()
-        except plot.PlotUnavailableError as e:
+            plot.check_destination(args.plot)
+        except (plot.PlotUnavailableError, OSError) as e:
             print(f"playback-gate replay: {e}", file=sys.stderr)
             return 2
     gate_logger = logging.getLogger("playback_gate")

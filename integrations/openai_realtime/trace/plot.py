@@ -40,6 +40,7 @@ __all__ = [
     "PlotUnavailableError",
     "Timeline",
     "build_timeline",
+    "check_destination",
     "require_matplotlib",
     "timeline_figure",
     "write_timeline_png",
@@ -569,6 +570,25 @@ def timeline_figure(timeline: Timeline, *, title: str = "", max_lanes: int = MAX
     return fig
 
 
+def check_destination(out: str | Path) -> None:
+    """Refuse a PNG path that cannot be written, before any work is done.
+
+    Args:
+        out: The PNG to write.
+
+    Raises:
+        OSError: Naming the path, if its folder is missing or not writable, or it is a folder.
+    """
+    dest = Path(out)
+    folder = dest.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"cannot write {dest}: no folder {folder}")
+    if dest.is_dir():
+        raise IsADirectoryError(f"cannot write {dest}: it is a folder")
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"cannot write {dest}: {folder} is not writable")
+
+
 def write_timeline_png(
     trace: str | Path,
     out: str | Path,
@@ -597,6 +617,7 @@ def write_timeline_png(
         OSError: If a file cannot be read or written.
     """
     require_matplotlib()
+    check_destination(out)
     with open(trace, "rb") as f:
         timeline = build_timeline(
             iter_trace(f, limits),
