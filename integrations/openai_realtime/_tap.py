@@ -137,7 +137,11 @@ class RealtimeTap:
     - ``response.cancel`` (client), ``response.done`` (server) and ``error``
       (server) naming a ``response.create``: flag, retire or fail, per
       :mod:`~integrations.openai_realtime._endings`.
-    - ``session.created`` / ``session.updated``: the output audio format.
+    - ``session.created`` / ``session.updated``: the output audio format. A
+      ``session.created`` after the first means the socket was reconnected: the
+      requests still waiting were sent on the lost one and the client gave up on
+      them, so they are flagged cancelled (a server that resumes sessions may
+      still answer them on the new socket).
     - Every event first expires overdue requests (``gate.expire()``).
 
     Args:
@@ -218,6 +222,7 @@ class RealtimeTap:
         """Each reply's output items and the audio sent for each."""
         self.history = HistoryKeeper(gate, self.items, send) if keep_history else None
         """Sends the deletes and truncates killed replies need (``None`` if off)."""
+        self._server_events = 0
 
     # ---- public API -----------------------------------------------------------
 
@@ -265,6 +270,7 @@ class RealtimeTap:
             For an audio delta (when ``decode_audio``), the decoded frame and
             its response id, not yet admitted; otherwise ``None``.
         """
+        self._server_events += 1
         try:
             self._expire()
             if not isinstance(event, Mapping):
@@ -284,7 +290,10 @@ class RealtimeTap:
             elif kind == "response.done":
                 self._endings.on_response_done(require_mapping(event, "response"))
             elif kind in ("session.created", "session.updated"):
-                self._on_session(require_mapping(event, "session"))
+                session = require_mapping(event, "session")
+                if kind == "session.created":
+                    self._on_new_session()
+                self._on_session(session)
             elif kind == "error":
                 self._endings.on_error(event)
             elif kind not in KNOWN_SERVER_TYPES:
@@ -369,6 +378,14 @@ class RealtimeTap:
         elif request_id is None:
             self.gate.announce(response_id)
         self._attribution.start_response(response_id, out_of_band)
+
+    def _on_new_session(self) -> None:
+        if self._server_events == 1:
+            return  # the first socket
+        for request_id in self._attribution.waiting():
+            self.gate.flag_request(
+                request_id, DropReason.CANCELLED, "sent before a reconnect, given up with it"
+            )
 
     def _on_session(self, session: Mapping[str, Any]) -> None:
         fmt = output_format_from_session(session)

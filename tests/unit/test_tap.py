@@ -95,6 +95,35 @@ def test_late_response_created_is_dead_on_arrival_and_gets_a_targeted_cancel(h: 
     assert list(h.tap.cancels_sent) == h.sent and h.tap.cancels_sent_count == 1
 
 
+def _session_created(h: Harness, t: float) -> None:
+    h.script.add(t, "server", {"type": "session.created", "session": {"id": f"sess_{t}"}})
+
+
+def test_a_reconnect_gives_up_the_requests_sent_on_the_lost_socket(h: Harness) -> None:
+    _session_created(h, 0.0)
+    h.script.response_create(0.5, "req_old")
+    _session_created(h, 1.0)  # a second session.created: the socket was reconnected
+    h.script.response_create(1.5, "req_new")
+    # a server that resumes sessions answers the old request on the new socket
+    h.script.response_created(2.0, "resp_old", "req_old")
+    h.script.audio(2.1, "resp_old", 480)
+    h.script.response_created(3.0, "resp_new", "req_new")
+    h.script.audio(3.1, "resp_new", 480)
+    assert h.run() == {"resp_old": [False], "resp_new": [True]}
+    assert h.state("resp_old") == (GenerationState.FLAGGED, DropReason.CANCELLED)
+    assert h.sent == [{"type": "response.cancel", "response_id": "resp_old"}]
+
+
+def test_a_socket_first_session_created_gives_up_nothing(h: Harness) -> None:
+    # LiveKit queues response.create before the socket's first event arrives
+    h.script.response_create(0.0, "req")
+    _session_created(h, 0.1)
+    h.script.response_created(0.5, "resp", "req")
+    h.script.audio(0.6, "resp", 480)
+    assert h.run() == {"resp": [True]}
+    assert h.sent == []
+
+
 def test_tap_expires_requests_on_every_event(h: Harness) -> None:
     h.script.response_create(0.0, "req")
     h.script.add(10.0, "server", {"type": "rate_limits.updated", "rate_limits": []})
@@ -609,7 +638,13 @@ def test_fuzz_garbage_never_affects_healthy_responses(
         info = h.gate.generation(f"hresp-{n}")
         assert info is not None and info.state is GenerationState.DONE
         assert info.request_id == f"hreq-{n}" and info.dropped.frames == 0
-    assert h.sent == [c for c in h.sent if not str(c["response_id"]).startswith("hresp")]
+    # What the tap sends (targeted cancels, and history edits of killed replies) never names a
+    # healthy reply; their items are only made by the server events above, which name them.
+    assert all(
+        c["type"] in {"response.cancel", "conversation.item.delete", "conversation.item.truncate"}
+        for c in h.sent
+    )
+    assert not [c for c in h.sent if "hre" in json.dumps(c, default=str)]
 
 
 # ---- constructor settings ---------------------------------------------------------

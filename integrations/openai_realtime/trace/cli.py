@@ -62,6 +62,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="latest 't' and longest output accepted, seconds (default 14400: 4 hours)",
     )
     parser.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="draw the timeline: one lane per response, what was sent, played and dropped "
+        "(needs matplotlib: the bench extra)",
+    )
+    parser.add_argument(
         "-v", "--verbose", action="store_true", help="log what the tap and the gate decide"
     )
 
@@ -88,6 +94,15 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.plot is not None:
+        from integrations.openai_realtime.trace import plot
+
+        try:
+            plot.require_matplotlib()
+            plot.check_destination(args.plot)
+        except (plot.PlotUnavailableError, OSError) as e:
+            print(f"playback-gate replay: {e}", file=sys.stderr)
+            return 2
     gate_logger = logging.getLogger("playback_gate")
     level = gate_logger.level
     if args.verbose:
@@ -107,6 +122,16 @@ def run(args: argparse.Namespace) -> int:
                 max_line_bytes=args.max_line_bytes, max_duration_s=args.max_duration
             ),
         )
+        if args.plot is not None:  # the same replay again, laid out in time
+            plot.write_timeline_png(
+                args.trace,
+                args.plot,
+                timeout=args.timeout,
+                unattributed_policy=UnattributedPolicy(args.unattributed),
+                limits=TraceLimits(
+                    max_line_bytes=args.max_line_bytes, max_duration_s=args.max_duration
+                ),
+            )
     except TraceError as e:
         print(f"playback-gate replay: {args.trace}: {e}", file=sys.stderr)
         return 2
@@ -139,6 +164,8 @@ def run(args: argparse.Namespace) -> int:
         f"{totals['cancels_sent']} targeted cancel(s); "
         f"{totals['malformed_events']} malformed event(s)"
     )
+    if args.plot is not None:
+        print(f"timeline -> {args.plot}")
     return 0
 
 
