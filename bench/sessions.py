@@ -12,8 +12,9 @@ real service streams faster than it plays.
 A session *holds real time* when its reply reaches the listener whole and on
 time: no silence inside it (an underrun: the source ran dry) and the reply
 read back within its own duration plus a small slack (no growing lag). N
-grows until a run has a session that does not hold, separately with and
-without the gate, N by N in alternating order. CPU per session-second is the
+grows until a run has a session that does not hold, twice in a row (the
+machine is shared: one retry, for both configurations alike), separately
+with and without the gate, N by N in alternating order. CPU per session-second is the
 process CPU time while the replies play over the audio read back.
 """
 
@@ -124,6 +125,7 @@ async def _run(base_url: str, n: int, gated: bool, reply_seconds: float) -> dict
     audio_s = sum(p.audio_ms for p in played) / 1e3
     return {
         "n": n,
+        "tries": 1,
         "held": all(p.held for p in played),
         "sessions_held": sum(p.held for p in played),
         "underrun_ms_max": max(p.underrun_ms for p in played),
@@ -158,6 +160,10 @@ def _sweep(plan: SessionsPlan, tick: Tick | None) -> dict[str, list[dict[str, An
                 if kind in failed:
                     continue
                 run = asyncio.run(_run(base_url, n, kind == "gated", plan.reply_seconds))
+                if not run["held"]:  # once more: another program may have taken the CPUs
+                    again = asyncio.run(_run(base_url, n, kind == "gated", plan.reply_seconds))
+                    again["tries"] = 2
+                    run = again if again["held"] else run | {"tries": 2}
                 runs[kind].append(run)
                 if not run["held"]:
                     failed.add(kind)
@@ -208,7 +214,7 @@ def run_sessions(plan: SessionsPlan, tick: Tick | None = None) -> Section:
     table = Table(
         f"one {plan.reply_seconds:g} s reply per session, all at once (streamed at {PACE:g}x "
         "real time); held = every session's reply read back with no silence inside and at most "
-        f"{LAG_SLACK_MS:.0f} ms late",
+        f"{LAG_SLACK_MS:.0f} ms late; a run that does not hold is tried once more",
         [
             "N",
             "gated: held",
@@ -228,7 +234,7 @@ def run_sessions(plan: SessionsPlan, tick: Tick | None = None) -> Section:
                 row += ["-", "-", "-"]
                 continue
             row += [
-                f"{r['sessions_held']}/{n}",
+                f"{r['sessions_held']}/{n}" + (" (2nd try)" if r["tries"] == 2 else ""),
                 f"{r['underrun_ms_max']:.0f}/{r['lag_ms_max']:.0f}",
                 fmt(r["cpu_ms_per_session_s"], 1),
             ]
