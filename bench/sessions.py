@@ -153,6 +153,8 @@ def _sweep(plan: SessionsPlan, tick: Tick | None) -> dict[str, list[dict[str, An
         if not parent.poll(30):
             raise TimeoutError("the simulator process did not start")
         base_url = parent.recv()
+        for gated in (True, False):  # warm up both ways: first-use imports are not a session's
+            asyncio.run(_run(base_url, 1, gated, plan.reply_seconds))
         failed: set[str] = set()
         for i, n in enumerate(plan.counts):
             order = ("gated", "ungated") if i % 2 == 0 else ("ungated", "gated")
