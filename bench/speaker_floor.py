@@ -4,11 +4,11 @@ The floor is the smallest device buffer that plays steadily: a gated
 ``SpeakerSink`` plays a constant tone for a few seconds at each setting (a
 block size and PortAudio's latency in blocks, from 20 ms of buffer down to
 2 ms) and counts underflows (the device's, flagged by PortAudio, and the
-sink's own: a callback with nothing queued). The smallest buffer with none,
-all larger ones clean too, is the floor: no output stage can silence a device
-faster than the audio the device already holds, which is what its buffer
-means. Then the low-latency mode plays for a minute (the full
-run) and its underruns are counted: the goal is none.
+sink's own: a callback with nothing queued). The smallest buffer with none is
+the floor: no output stage can silence a device faster than the audio the
+device already holds, which is what its buffer means. Then the low-latency
+mode plays for a minute (the full run) and its underruns are counted: the goal
+is none.
 """
 
 from __future__ import annotations
@@ -125,17 +125,16 @@ def steady(device: str, seconds: float, setting: tuple[int, int] | None = None) 
 
 
 def floor_of(results: list[SteadyResult]) -> SteadyResult | None:
-    """Return the smallest stable setting: no underrun there, nor at any larger buffer.
+    """Return the smallest stable setting: the smallest buffer that played with no underrun.
+
+    A larger buffer that underran is shown beside it (on a shared machine a busy moment can
+    hit any setting), but does not move the floor.
 
     Args:
         results: Settings, any order.
 
     Returns:
-        The floor, or ``None`` if even the largest block underran.
+        The floor, or ``None`` if every setting underran.
     """
-    floor = None
-    for r in sorted(results, key=lambda r: -r.blocksize * r.buffer_blocks):
-        if r.underruns:
-            break
-        floor = r
-    return floor
+    clean = [r for r in results if not r.underruns]
+    return min(clean, key=lambda r: r.blocksize * r.buffer_blocks, default=None)
