@@ -13,10 +13,9 @@ own RoomIO output (run without a room) into an ``rtc.AudioSource`` and a
   client sent no cancel, so that event is the first it hears of it;
 - **deadline**: ``response.created`` arrives after the gate's request budget
   (0.3 s; LiveKit's own is 10 s): the reply is dead on arrival;
-- **barge-in**: the server's own speech detection sends
-  ``input_audio_buffer.speech_started`` while the reply plays, then cancels
-  the reply itself (server VAD's ``interrupt_response``); LiveKit interrupts
-  the speech.
+- **barge-in**: the simulator's server VAD hears the user while the reply
+  plays: ``input_audio_buffer.speech_started``, and the server cancels the
+  reply itself (``interrupt_response``); LiveKit interrupts the speech.
 
 The figure per trial is the time from the simulator sending that event (its
 log, ``time.monotonic``) to the arrival of the last read-back frame holding
@@ -118,11 +117,10 @@ async def _cancelled_done(r: AgentRig, k: int) -> _Trial:
     handle = r.session.generate_reply()
     rec = await r.sim.wait_for_response(k + 1)
     await r.until_played(rec, 150 * SR // 1000)
-    # the server cancels on its own (as its VAD does): the simulator's own cancel handler,
-    # called server side, so the client hears of it first from response.done
-    await r.sim.connection._on_response_cancel(
-        {"type": "response.cancel", "response_id": rec.response_id}, None
-    )
+    # the server cancels on its own (reason turn_detected): the client hears of it first
+    # from response.done
+    if not r.sim.connection.interrupt_default_response():
+        raise RuntimeError("the reply was no longer in progress to cancel")
     await r.sim.wait_done(rec)
     await playout(handle)
     await r.quiet(0.15)
@@ -151,16 +149,13 @@ async def _barge_in(r: AgentRig, k: int) -> _Trial:
     handle = r.session.generate_reply()
     rec = await r.sim.wait_for_response(k + 1)
     await r.until_played(rec, 150 * SR // 1000)
-    await r.sim.connection.send(
-        {"type": "input_audio_buffer.speech_started", "audio_start_ms": 0, "item_id": f"it{k}"}
-    )
+    # server VAD hears the user: speech_started, and (interrupt_response) the server
+    # cancels the reply itself
+    await r.sim.start_user_speech()
     t_event = _sent_at(r, "input_audio_buffer.speech_started")
-    # and, as server VAD with interrupt_response does, the server cancels the reply itself
-    await r.sim.connection._on_response_cancel(
-        {"type": "response.cancel", "response_id": rec.response_id}, None
-    )
     await playout(handle)
     await r.sim.wait_done(rec)
+    r.sim.connection.vad.reset()  # the speech ends unheard: no user turn, no server reply
     await r.quiet(0.15)
     return _after(r, rec, t_event)
 
