@@ -48,10 +48,10 @@ def draw_speaker(ax: Any, data: dict[str, Any]) -> None:
     ax.set_yticks(list(ys), [labels.get(n, n) for n in names], fontsize=7)
     ax.invert_yaxis()
     ax.set_xscale("log")
-    ax.set_xlim(1, max(o["cancel_to_silence_ms"]["p95"] for o in outs.values()) * 3)
+    ax.set_xlim(1, max(o["cancel_to_silence_ms"]["p95"] for o in outs.values()) * 40)
     ax.set_xlabel("flag -> last flagged sample leaves the device, ms (log)")
     ax.set_title("Cancel-to-silence at the speaker (PortAudio test device)\nbars = p50, tick = p95")
-    ax.legend(fontsize=6, loc="lower right")
+    ax.legend(fontsize=6, loc="center right")  # right of the longest bar (log axis)
 
 
 def draw_floor(ax: Any, data: dict[str, Any]) -> None:
