@@ -223,3 +223,48 @@ def test_awrite_keeps_a_small_buffer_fed_from_the_callback_with_interleaved_gene
     assert stats.buffer.played == {"marker": len(adev.MARKER), "A": len(a), "B": len(b)}
     assert stats.buffer.frames_purged == 0
     print(f"underruns while awrite kept 0.1 s fed: {stats.buffer.underruns}")
+
+
+def test_low_latency_mode_opens_with_its_documented_settings_and_cuts_within_a_block(
+    audio_device: AudioTestDevice, record_property: Callable[[str, object], None]
+) -> None:
+    from integrations.speakers import (
+        LOW_LATENCY_BLOCK_MS,
+        LOW_LATENCY_BUFFER_BLOCKS,
+        LOW_LATENCY_FADE_MS,
+    )
+
+    gate = PlaybackGate()
+    sink = SpeakerSink.low_latency(gate, device=audio_device.device, samplerate=SR)
+    block = round(SR * LOW_LATENCY_BLOCK_MS / 1000)
+    try:
+        assert sink.blocksize == block == 120
+        assert sink.latency == pytest.approx(LOW_LATENCY_BUFFER_BLOCKS * block / SR, rel=0.05)
+        assert sink.fade.frames == round(SR * LOW_LATENCY_FADE_MS / 1000)
+        sink.write("marker", PcmFrame(adev.MARKER, SR))
+        sink.end("marker")
+        for frame in chunks(np.full(SR // 2, A_LEVEL, np.int16)):
+            assert sink.write("A", frame)
+        sink.start()
+        wait_until(lambda: sink.buffer.played("A") >= int(0.1 * SR))
+        gate.flag("A", DropReason.INTERRUPTED)
+        asyncio.run(sink.drain(timeout=10))
+        (cut,) = sink.cuts()
+    finally:
+        sink.close()
+    body = played_from_marker(audio_device)
+    last_a = int(np.flatnonzero(body > 0)[-1])
+    # A stops within the block in flight at the flag plus the fade (both 2.5 ms here)
+    assert last_a < cut.flagged_frame + block + sink.fade.frames
+    record_property("low_latency_cut_frames_after_flag", last_a + 1 - cut.flagged_frame)
+
+
+def test_low_latency_mode_lets_given_settings_win(audio_device: AudioTestDevice) -> None:
+    sink = SpeakerSink.low_latency(
+        None, device=audio_device.device, samplerate=SR, blocksize=240, latency=0.02, fade_ms=0.0
+    )
+    try:
+        assert sink.blocksize == 240 and sink.fade.frames == 0
+        assert sink.latency >= 0.015
+    finally:
+        sink.close()
