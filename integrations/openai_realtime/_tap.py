@@ -20,6 +20,13 @@ answers ``response.create`` in order. That is exact when server VAD is off; with
 it on, a VAD reply can take the answer's place, so stamp requests
 (:meth:`RealtimeTap.stamp`) to make binding exact.
 
+A client that reuses a request id (the same ``client_event_id`` twice) still sends
+a request: the tap tracks the second one under an alias (``<id>#reuseN``), binds
+the next ``response.created`` echoing that id to it, and counts the reuse as
+malformed. A duplicate ``response.created`` (a hostile or buggy server) is tracked
+as unattributed, so a bare ``response.cancel`` still reaches it. Ids longer than
+the gate's 256-character limit are malformed and never stored.
+
 The tap never raises into the caller's loop: a malformed event is counted
 (:attr:`RealtimeTap.malformed`), logged with its type and id, and ignored; it
 never changes the fate of any other response.
@@ -38,6 +45,7 @@ from gate import (
     AlreadyBoundError,
     DropReason,
     GateError,
+    InvalidIdError,
     PcmFrame,
     PlaybackGate,
     UnknownRequestError,
@@ -236,7 +244,7 @@ class RealtimeTap:
                 self._endings.on_response_cancel(event)
             elif kind not in KNOWN_CLIENT_TYPES:
                 raise MalformedEventError("unknown client event type")
-        except MalformedEventError as e:
+        except (MalformedEventError, InvalidIdError) as e:
             self._malformed("client", event, str(e))
         except Exception as e:
             logger.exception("tap failed on a client event")
@@ -275,7 +283,7 @@ class RealtimeTap:
                 self._endings.on_error(event)
             elif kind not in KNOWN_SERVER_TYPES:
                 raise MalformedEventError("unknown server event type")
-        except MalformedEventError as e:
+        except (MalformedEventError, InvalidIdError) as e:
             self._malformed("server", event, str(e))
         except Exception as e:
             logger.exception("tap failed on a server event")
@@ -301,14 +309,24 @@ class RealtimeTap:
         event_id = optional_str(event, "event_id")
         key, stamped = request_key(event, params)
         request_id = key if key is not None else self._attribution.new_request_id()
+        reused = False
         try:
             self.gate.expect(request_id)
         except AlreadyBoundError:
-            raise MalformedEventError(f"request id {request_id!r} was already used") from None
+            # A client reusing an id is still sending a request: track it under an alias,
+            # so its response is bound, times out and is cancellable like any other.
+            reused, request_id = True, self._attribution.alias(request_id)
+            self.gate.expect(request_id)
         except GateError as e:
             raise MalformedEventError(f"gate refused the request: {e}") from None
         out_of_band = params.get("conversation") == "none"
-        self._attribution.add_request(Request(request_id, event_id, out_of_band, stamped))
+        self._attribution.add_request(
+            Request(request_id, event_id, out_of_band, stamped, echoed=key if reused else None)
+        )
+        if reused:
+            raise MalformedEventError(
+                f"request id {key!r} was already used; tracked as {request_id!r}"
+            )
         if not stamped:
             logger.log(
                 logging.DEBUG if self._warned_unstamped else logging.WARNING,
@@ -323,8 +341,12 @@ class RealtimeTap:
     def _on_response_created(self, response: Mapping[str, Any]) -> None:
         response_id = require_str(response, "id")
         request_id, out_of_band = self._attribution.take_request(response)
+        duplicate = None
         if request_id is not None:
-            request_id = self._bind(request_id, response_id)
+            try:
+                request_id = self._bind(request_id, response_id)
+            except AlreadyBoundError as e:  # still tracked below, so a cancel can reach it
+                duplicate, request_id = f"duplicate response.created ({e}); unattributed", None
         if request_id is None and self.unattributed_policy.drops(
             self.gate, self.unattributed_grace
         ):
@@ -337,6 +359,8 @@ class RealtimeTap:
         elif request_id is None:
             self.gate.announce(response_id)
         self._attribution.start_response(response_id, out_of_band)
+        if duplicate is not None:
+            raise MalformedEventError(duplicate)
 
     def _on_session(self, session: Mapping[str, Any]) -> None:
         fmt = output_format_from_session(session)
@@ -352,8 +376,6 @@ class RealtimeTap:
     def _bind(self, request_id: str, response_id: str) -> str | None:
         try:
             binding = self.gate.bind(request_id, response_id)
-        except AlreadyBoundError as e:
-            raise MalformedEventError(f"duplicate response.created: {e}") from None
         except UnknownRequestError:
             logger.warning(
                 "response.created %s names client_event_id %r that the tap never saw sent "
