@@ -29,12 +29,12 @@ from typing import Any
 
 from aiohttp import WSCloseCode, hdrs, web
 
+from integrations.openai_realtime.simulator.protocol import ClientEventError
 from integrations.openai_realtime.simulator.records import LogEntry
 
 __all__ = [
     "DEFAULT_LIMITS",
     "EventLog",
-    "MessageRefused",
     "ServerLimits",
     "SimWebSocket",
     "parse_client_json",
@@ -75,18 +75,6 @@ class ServerLimits:
 DEFAULT_LIMITS = ServerLimits()
 
 
-class MessageRefused(Exception):
-    """A client message the simulator will not parse.
-
-    Args:
-        message: The ``error`` event's message.
-    """
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
 def parse_client_json(text: str, limits: ServerLimits) -> Any:
     """Parse one client message within ``limits``.
 
@@ -98,14 +86,16 @@ def parse_client_json(text: str, limits: ServerLimits) -> Any:
         The parsed JSON value.
 
     Raises:
-        MessageRefused: If it holds too many objects and arrays or nests too deep.
+        ClientEventError: (``invalid_json``) If it holds too many objects and arrays
+            or nests too deep.
         ValueError: If it is not JSON.
     """
     containers = text.count("{") + text.count("[")
     if containers > limits.max_containers:
-        raise MessageRefused(
+        raise ClientEventError(
             f"The event holds {containers} JSON objects and arrays; at most "
-            f"{limits.max_containers} are accepted."
+            f"{limits.max_containers} are accepted.",
+            code="invalid_json",
         )
     try:
         value = json.loads(text)
@@ -114,7 +104,9 @@ def parse_client_json(text: str, limits: ServerLimits) -> Any:
     else:
         if _depth(value, limits.max_depth) <= limits.max_depth:
             return value
-    raise MessageRefused(f"The event is nested deeper than {limits.max_depth} levels.")
+    raise ClientEventError(
+        f"The event is nested deeper than {limits.max_depth} levels.", code="invalid_json"
+    )
 
 
 def _depth(value: Any, stop: int) -> int:

@@ -24,12 +24,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from gate import GateError
+from gate import ConfigurationError
 
 __all__ = ["AtomicOutput", "OutputPathError", "check_outputs", "naming_dest"]
 
 
-class OutputPathError(GateError, ValueError):
+class OutputPathError(ConfigurationError):
     """An output path that would overwrite the input or another output, or can't be a file."""
 
 

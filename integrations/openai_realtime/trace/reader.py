@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from gate import ConfigurationError, GateError
 from integrations.openai_realtime._events import Direction
 
 __all__ = [
@@ -38,7 +39,7 @@ __all__ = [
 ]
 
 
-class TraceError(ValueError):
+class TraceError(GateError, ValueError):
     """A trace that cannot be read; names the line.
 
     Args:
@@ -79,7 +80,7 @@ class TraceLimits:
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_line_bytes <= MAX_LINE_BYTES:
-            raise ValueError(
+            raise ConfigurationError(
                 f"max_line_bytes must be in 1..{MAX_LINE_BYTES}, got {self.max_line_bytes}"
             )
 

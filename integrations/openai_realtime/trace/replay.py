@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from gate import DEFAULT_REQUEST_TIMEOUT, PlaybackGate, VirtualClock
+from gate import DEFAULT_REQUEST_TIMEOUT, ConfigurationError, PlaybackGate, VirtualClock
 from gate.validation import MAX_ID_CHARS
 from integrations.openai_realtime._events import MalformedEvent
 from integrations.openai_realtime._tap import RealtimeTap, UnattributedPolicy
@@ -53,7 +53,7 @@ class Replayer:
         limits: ``limits.max_duration_s`` bounds ``t`` and the output's length.
 
     Raises:
-        ValueError: If ``limits.max_duration_s`` is not positive and finite.
+        ConfigurationError: If ``limits.max_duration_s`` is not positive and finite.
     """
 
     def __init__(
@@ -65,7 +65,7 @@ class Replayer:
         limits: TraceLimits = DEFAULT_LIMITS,
     ) -> None:
         if not 0 < limits.max_duration_s < math.inf:
-            raise ValueError(
+            raise ConfigurationError(
                 f"max_duration_s must be positive and finite, got {limits.max_duration_s}"
             )
         self.clock = VirtualClock()
