@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import tracemalloc
 from typing import Any
@@ -251,3 +252,46 @@ def test_every_sink_is_purged_whatever_the_others_raise(
     else:
         gate.flag("r", DropReason.CANCELLED)
     assert all(s.purged == ["r"] for s in sinks)
+
+
+def test_a_flood_of_longest_ids_stays_within_a_byte_bound(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Ids at the limit, every kind of record filled past its cap: memory is capped in bytes.
+
+    The documented bound is a few hundred bytes per record plus its id; with these caps
+    (8 live, 200 retired, 200 flagged, 64 pending, 200 finished requests) that is well
+    under 1 MB, whatever the number of ids thrown at it.
+    """
+    gate = PlaybackGate(max_live=8, max_tombstones=200, max_flagged=200, max_pending=64)
+    frame = _pcm()
+    n = 0
+
+    def fresh() -> str:
+        nonlocal n
+        n += 1
+        return f"{n:08d}".ljust(MAX_ID_CHARS, "z")
+
+    def flood() -> None:
+        for _ in range(500):
+            gate.admit(fresh(), frame)
+            gate.retire(fresh())
+            gate.flag(fresh(), DropReason.CANCELLED, "d" * 4096)
+            request = fresh()
+            gate.expect(request)
+            gate.bind(request, fresh())
+
+    caplog.set_level(logging.ERROR, "playback_gate")  # captured warnings would count too
+    tracemalloc.start()  # before anything is held, so replaced records count as freed
+    try:
+        flood()  # fill every cap first
+        before = tracemalloc.get_traced_memory()[0]
+        flood()
+        flood()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    footprint = gate.footprint()
+    assert footprint["generations"] <= 8 + 200 + 200
+    assert footprint["requests"] <= 200 + 64
+    assert grown < 64 << 10, f"the ledger grew by {grown} bytes after its caps were full"
