@@ -283,3 +283,54 @@ class _Collect(logging.Handler):
 def test_psutil_sees_this_process() -> None:
     """The flood test reads RSS through psutil; make sure it works here."""
     assert psutil.Process(os.getpid()).memory_info().rss > 0
+
+
+async def test_what_a_client_makes_the_server_hold_is_bounded() -> None:
+    """Items, a growing session and a truncate flood: each refused past its bound, named."""
+    limits = ServerLimits(
+        max_conversation_items=3, max_conversation_bytes=64 << 10, max_session_bytes=32 << 10
+    )
+    async with (
+        RealtimeSimulator(limits=limits) as sim,
+        aiohttp.ClientSession() as http,
+        http.ws_connect(sim.url) as ws,
+    ):
+        await _next_event(ws)
+
+        async def reply_to(event: dict[str, Any]) -> dict[str, Any]:
+            await ws.send_str(json.dumps(event))
+            reply = await _next_event(ws)
+            if reply["type"] == "conversation.item.added":
+                await _next_event(ws)  # conversation.item.done
+            return reply
+
+        def item(text: str) -> dict[str, Any]:
+            content = [{"type": "input_text", "text": text}]
+            return {
+                "type": "conversation.item.create",
+                "item": {"type": "message", "role": "user", "content": content},
+            }
+
+        big = await reply_to(item("x" * (70 << 10)))
+        assert (
+            big["error"]["code"] == "conversation_too_large"
+            and str(64 << 10) in big["error"]["message"]
+        )
+        for _ in range(3):
+            assert (await reply_to(item("ok")))["type"] == "conversation.item.added"
+        fourth = await reply_to(item("ok"))
+        assert (
+            fourth["error"]["code"] == "conversation_too_large"
+            and "3 items" in fourth["error"]["message"]
+        )
+        session = {"type": "realtime", "instructions": "y" * (40 << 10)}
+        grown = await reply_to({"type": "session.update", "session": session})
+        assert grown["error"]["code"] == "session_too_large"
+        long_id = "z" * 100_000
+        truncate = {"type": "conversation.item.truncate", "content_index": 0, "audio_end_ms": 1}
+        for i in range(3):
+            await reply_to({**truncate, "item_id": f"{i}{long_id}", "event_id": long_id})
+        edits = sim.context_edits()
+        assert len(edits) == 3
+        assert all(len(e.item_id) <= 256 and len(e.error or "") <= 512 for e in edits)
+        await _still_serves(ws)

@@ -72,7 +72,7 @@ class SimConnection:
         self.dropped = False
         self.limits = limits
         self.log = EventLog(max_log_entries, limits)
-        self.conversation = Conversation(self.send, model, connection_id)
+        self.conversation = Conversation(self.send, model, connection_id, limits)
         self.vad = ServerVad(self)
         self.conversation.on_input_audio = self.vad.on_audio
         self.conversation.on_input_reset = self.vad.reset

@@ -13,10 +13,18 @@ from outside:
 - each connection's log keeps at most ``max_log_bytes`` of messages (their wire size,
   oldest dropped first); a message over ``max_log_entry_bytes`` is logged as a stub
   (its type, event id and size); the logs of only the ``max_closed_logs`` most recently
-  closed connections are kept.
+  closed connections are kept;
+- what a client can make the server hold: a session of at most ``max_session_bytes``
+  (``session.update`` merges keys, so it could grow), at most ``max_conversation_items``
+  client-created items of ``max_conversation_bytes`` in all (``error`` events
+  ``session_too_large`` / ``conversation_too_large`` name the bound), and the last
+  10,000 truncates and deletes recorded (``items.MAX_EDITS_KEPT``).
 
 With the defaults, the simulator's logs hold at most 8 MiB per open connection plus
-16 x 8 MiB for closed ones, and one message costs at most 16 MiB while it is handled.
+16 x 8 MiB for closed ones, a conversation at most 4 MiB of session and 32 MiB of client
+items, and one message costs at most 16 MiB while it is handled. Not bounded here: the
+response records (``RealtimeSimulator.responses``, a few hundred bytes plus echoed
+metadata each) and the items the server itself makes per response.
 """
 
 from __future__ import annotations
@@ -56,6 +64,9 @@ class ServerLimits:
         max_log_bytes: Bytes of messages each connection's log keeps.
         max_log_entry_bytes: Longest message logged whole; longer ones become stubs.
         max_closed_logs: Closed connections whose logs are kept.
+        max_session_bytes: Largest session (JSON) ``session.update`` may build.
+        max_conversation_items: Most client-created items one conversation holds.
+        max_conversation_bytes: Most JSON bytes of client-created items it holds.
     """
 
     max_message_bytes: int = 16 << 20
@@ -64,6 +75,9 @@ class ServerLimits:
     max_log_bytes: int = 8 << 20
     max_log_entry_bytes: int = 1 << 20
     max_closed_logs: int = 16
+    max_session_bytes: int = 4 << 20
+    max_conversation_items: int = 4096
+    max_conversation_bytes: int = 32 << 20
 
     def __post_init__(self) -> None:
         for name in self.__slots__:
@@ -126,8 +140,16 @@ def _depth(value: Any, stop: int) -> int:
     return deepest
 
 
+# What one entry costs in Python objects beyond its wire size (the parsed dict, its keys,
+# the LogEntry): measured with tracemalloc at about 400-500 bytes for small events.
+_ENTRY_OVERHEAD = 512
+
+
 class EventLog:
-    """A connection's log, bounded by entries and by bytes (the messages' wire size).
+    """A connection's log, bounded by entries and by bytes.
+
+    Each entry is charged its wire size plus 512 bytes for the Python objects it takes
+    (measured), so a flood of tiny events is bounded as well as a few large ones.
 
     Iterating yields :class:`LogEntry` oldest first, like the deque it replaces.
 
@@ -142,7 +164,7 @@ class EventLog:
         self._max_bytes = limits.max_log_bytes
         self._max_entry_bytes = limits.max_log_entry_bytes
         self.bytes = 0
-        """Wire bytes of the entries held."""
+        """Bytes charged for the entries held (wire size plus per-entry overhead)."""
         self.dropped = 0
         """Entries dropped to stay within the bounds (or by :meth:`clear`)."""
 
@@ -152,6 +174,7 @@ class EventLog:
             stub = {"type": entry.type, "event_id": entry.event.get("event_id"), "bytes": size}
             entry = LogEntry(entry.t, entry.connection, entry.direction, entry.type, stub)
             size = 256
+        size += _ENTRY_OVERHEAD
         self._entries.append((entry, size))
         self.bytes += size
         while self._entries and (
