@@ -83,6 +83,8 @@ __all__ = ["RealtimeTap", "TapAudio", "UnattributedPolicy"]
 
 logger = logging.getLogger("playback_gate.tap")
 
+_MAX_PROBLEM_CHARS = 300
+
 
 class UnattributedPolicy(enum.Enum):
     """What to do with a ``response.created`` that no request of ours asked for.
@@ -160,7 +162,9 @@ class RealtimeTap:
             remembers (oldest forgotten first).
         max_delta_chars: Longest base64 audio delta decoded (a larger one is
             malformed); the default is about 16 s of 24 kHz PCM16.
-        max_malformed_kept: Bound on :attr:`malformed_events`.
+        max_malformed_kept: Bound on :attr:`malformed_events` (each record's type and
+            event id are cut to 100 characters, its problem to 300, so the records take
+            at most about 500 bytes each however large the event).
         on_malformed: Called with each :class:`MalformedEvent` (e.g. to attach
             a trace line number). Exceptions from it are logged.
 
@@ -409,6 +413,8 @@ class RealtimeTap:
 
     def _malformed(self, direction: Direction, event: object, problem: str) -> None:
         kind, event_id = event_label(event)
+        if len(problem) > _MAX_PROBLEM_CHARS:  # it may quote a value the server chose
+            problem = problem[: _MAX_PROBLEM_CHARS - 3] + "..."
         record = MalformedEvent(direction, kind, event_id, problem)
         self.malformed += 1
         self.malformed_events.append(record)

@@ -223,3 +223,19 @@ def test_no_event_stream_breaks_the_tap_or_plays_a_flagged_reply(
         assert info.state in (GenerationState.LIVE, GenerationState.FLAGGED, GenerationState.DONE)
         if info.state is GenerationState.FLAGGED:
             assert isinstance(info.reason, DropReason)
+
+
+def test_malformed_records_stay_small_whatever_the_server_sends() -> None:
+    tap = RealtimeTap(PlaybackGate(), max_malformed_kept=10)
+    huge = "s" * (1 << 20)
+    tap.on_client_event(_create("req"))
+    tap.on_server_event(_created("r", "req"))
+    for _ in range(20):
+        tap.on_server_event(
+            {"type": "response.done", "event_id": huge, "response": {"id": "r", "status": huge}}
+        )
+        tap.on_server_event({"type": huge})
+    assert tap.malformed == 40 and len(tap.malformed_events) == 10
+    for record in tap.malformed_events:
+        assert len(record.problem) <= 300 and len(record.type) <= 100
+        assert record.event_id is None or len(record.event_id) <= 100
