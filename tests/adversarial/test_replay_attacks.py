@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gate.cli import main
+from integrations.openai_realtime.trace import TraceLimits, TraceRecorder, read_trace
 from integrations.openai_realtime.trace.script import TraceScript
 
 REPO = Path(__file__).resolve().parents[2]
@@ -353,3 +354,16 @@ def test_no_trace_gives_a_traceback_or_a_partial_output(
     else:
         assert code == 2 and err.startswith("playback-gate replay: ")
         assert _files(folder) == {"t.jsonl"}, "a refused trace writes nothing"
+
+
+def test_the_recorder_leaves_out_what_the_reader_would_refuse(tmp_path: Path) -> None:
+    """A recorded trace always replays: an oversized event is skipped, not written."""
+    path = tmp_path / "t.jsonl"
+    limits = TraceLimits(max_line_bytes=4096, max_containers=50)
+    with TraceRecorder(path, limits=limits) as rec:
+        assert rec.record_server({"type": "rate_limits.updated"})
+        assert not rec.record_server({"type": "x", "blob": "b" * 5000})
+        assert not rec.record_server({"type": "x", "list": [[] for _ in range(60)]})
+        assert not rec.record_server({"type": "x", "id": "resp_\ud800"})  # not UTF-8
+    assert rec.written == 1 and rec.skipped == 3
+    assert len(read_trace(path, limits)) == 1
