@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from integrations.openai_realtime.simulator.limits import ServerLimits
+from integrations.openai_realtime.simulator.plans import ResponsePlan
 from integrations.openai_realtime.simulator.server import RealtimeSimulator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -334,3 +335,25 @@ async def test_what_a_client_makes_the_server_hold_is_bounded() -> None:
         assert len(edits) == 3
         assert all(len(e.item_id) <= 256 and len(e.error or "") <= 512 for e in edits)
         await _still_serves(ws)
+
+
+async def test_a_flood_of_out_of_band_responses_is_capped() -> None:
+    limits = ServerLimits(max_active_responses=4)
+    slow = ResponsePlan(chunks=50)  # paced: each stays in progress for a while
+    async with (
+        RealtimeSimulator(limits=limits, default_plan=slow) as sim,
+        aiohttp.ClientSession() as http,
+        http.ws_connect(sim.url) as ws,
+    ):
+        await _next_event(ws)
+        create = {"type": "response.create", "response": {"conversation": "none"}}
+        for _ in range(10):
+            await ws.send_str(json.dumps(create))
+        refused = 0
+        async with asyncio.timeout(10):
+            while refused < 6:
+                event = await _next_event(ws)
+                if event["type"] == "error":
+                    assert event["error"]["code"] == "too_many_active_responses"
+                    refused += 1
+        assert len(sim.responses) == 4

@@ -269,6 +269,12 @@ class SimConnection:
                 "a new one.",
                 code="conversation_already_has_active_response",
             )
+        if len(self._tasks) >= self.limits.max_active_responses:  # out-of-band ones pile up
+            raise ClientEventError(
+                f"The connection already has {len(self._tasks)} responses in progress, the "
+                f"simulator's limit ({self.limits.max_active_responses}). Wait for one to finish.",
+                code="too_many_active_responses",
+            )
         self.start_response(
             self.hub.next_plan(),
             conversation="auto" if conversation == "auto" else "none",

@@ -18,7 +18,9 @@ from outside:
   (``session.update`` merges keys, so it could grow), at most ``max_conversation_items``
   client-created items of ``max_conversation_bytes`` in all (``error`` events
   ``session_too_large`` / ``conversation_too_large`` name the bound), and the last
-  10,000 truncates and deletes recorded (``items.MAX_EDITS_KEPT``).
+  10,000 truncates and deletes recorded (``items.MAX_EDITS_KEPT``);
+- at most ``max_active_responses`` responses streaming at once per connection
+  (``error`` event ``too_many_active_responses``).
 
 With the defaults, the simulator's logs hold at most 8 MiB per open connection plus
 16 x 8 MiB for closed ones, a conversation at most 4 MiB of session and 32 MiB of client
@@ -67,6 +69,8 @@ class ServerLimits:
         max_session_bytes: Largest session (JSON) ``session.update`` may build.
         max_conversation_items: Most client-created items one conversation holds.
         max_conversation_bytes: Most JSON bytes of client-created items it holds.
+        max_active_responses: Most responses one connection streams at once (each is a
+            task; out-of-band ``response.create`` could otherwise start any number).
     """
 
     max_message_bytes: int = 16 << 20
@@ -78,6 +82,7 @@ class ServerLimits:
     max_session_bytes: int = 4 << 20
     max_conversation_items: int = 4096
     max_conversation_bytes: int = 32 << 20
+    max_active_responses: int = 64
 
     def __post_init__(self) -> None:
         for name in self.__slots__:
