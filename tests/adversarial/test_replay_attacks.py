@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from gate.cli import main
@@ -293,64 +293,92 @@ _JSON_VALUES: Any = st.recursive(
 )
 
 
+_IDS = st.sampled_from(["r1", "r2", "req", "", "x" * 300])
+_EVENTS = st.one_of(
+    st.builds(
+        lambda cei: {"type": "response.create", "response": {"metadata": {"client_event_id": cei}}},
+        _IDS,
+    ),
+    st.builds(
+        lambda rid, cei: {
+            "type": "response.created",
+            "response": {"id": rid, "metadata": {"client_event_id": cei}},
+        },
+        _IDS,
+        _IDS,
+    ),
+    st.builds(
+        lambda rid, status: {"type": "response.done", "response": {"id": rid, "status": status}},
+        _IDS,
+        st.sampled_from(["completed", "cancelled", "failed", "odd", 3]),
+    ),
+    st.builds(
+        lambda rid, delta: {
+            "type": "response.output_audio.delta",
+            "response_id": rid,
+            "delta": delta,
+        },
+        _IDS,
+        st.sampled_from(["AAAA" * 60, "", "!!", "AQID", None]),
+    ),
+    st.builds(lambda rid: {"type": "response.cancel", "response_id": rid}, _IDS),
+    st.builds(lambda session: {"type": "session.updated", "session": session}, _JSON_VALUES),
+    st.fixed_dictionaries({"type": st.text(max_size=8)}, optional={"response": _JSON_VALUES}),
+)
+
+
 @st.composite
-def _line(draw: st.DrawFn) -> str:
-    kind = draw(st.sampled_from(["entry", "raw", "mangled"]))
-    if kind == "raw":
-        return draw(st.text(max_size=30))
-    entry: dict[str, Any] = {
-        "t": draw(st.one_of(st.floats(0, 5), st.integers(-3, 10**30), _JSON_VALUES)),
-        "from": draw(st.sampled_from(["client", "server", "x"])),
-        "event": draw(
-            st.one_of(
-                st.fixed_dictionaries(
-                    {
-                        "type": st.sampled_from(
-                            [
-                                "response.create",
-                                "response.created",
-                                "response.done",
-                                "response.output_audio.delta",
-                                "response.cancel",
-                                "session.updated",
-                            ]
-                        ),
-                        "response": _JSON_VALUES,
-                        "response_id": st.one_of(st.text(max_size=5), _JSON_VALUES),
-                        "delta": st.sampled_from(["AAAA", "", "!!", "AQID"]),
-                    }
-                ),
-                _JSON_VALUES,
-            )
-        ),
-    }
-    text = json.dumps(entry)
-    if kind == "mangled":
-        cut = draw(st.integers(0, len(text)))
-        text = (
-            text[:cut]
-            + draw(st.sampled_from(["\\ud800", "\\u0000", "[", "}", "\x00"]))
-            + text[cut:]
-        )
-    return text
+def _trace_text(draw: st.DrawFn) -> str:
+    """A plausible trace (time moving forward), half the time with one hostile line in it."""
+    n = draw(st.integers(1, 12))
+    hostile_at = draw(st.integers(0, 2 * n - 1))  # >= n: none
+    hostile = draw(st.sampled_from(["junk t", "bad from", "raw", "mangled", "backwards"]))
+    lines, t = [], 0.0
+    for i in range(n):
+        t += draw(st.floats(0, 2))
+        kind = hostile if i == hostile_at else "entry"
+        if kind == "raw":
+            lines.append(draw(st.text(max_size=30)))
+            continue
+        entry = {
+            "t": t,
+            "from": draw(st.sampled_from(["client", "server", "server"])),
+            "event": draw(_EVENTS),
+        }
+        if kind == "junk t":
+            entry["t"] = draw(st.one_of(st.integers(-3, 10**30), _JSON_VALUES))
+        elif kind == "bad from":
+            entry["from"] = draw(st.sampled_from(["x", "", None, 1]))
+        elif kind == "backwards":
+            entry["t"] = -draw(st.floats(0.001, 5)) + t
+        text = json.dumps(entry)
+        if kind == "mangled":
+            cut = draw(st.integers(0, len(text)))
+            bad = draw(st.sampled_from(["\\ud800", "\\u0000", "[", "}", "\x00"]))
+            text = text[:cut] + bad + text[cut:]
+        lines.append(text)
+    return "\n".join(lines) + "\n"
 
 
 @_SETTINGS
-@given(st.lists(_line(), min_size=1, max_size=12))
+@given(_trace_text())
 def test_no_trace_gives_a_traceback_or_a_partial_output(
     tmp_path_factory: pytest.TempPathFactory,
     capsys: pytest.CaptureFixture[str],
-    lines: list[str],
+    text: str,
 ) -> None:
     folder = tmp_path_factory.mktemp("trace")
     trace = folder / "t.jsonl"
-    trace.write_text("\n".join(lines) + "\n", encoding="utf-8", errors="surrogatepass")
+    trace.write_text(text, encoding="utf-8", errors="surrogatepass")
     out, report = folder / "o.wav", folder / "o.json"
     code, err = _replay(capsys, str(trace), "--out", str(out), "--report", str(report))
+    event("replayed" if code == 0 else "refused")
     assert "Traceback" not in err
     if code == 0:
         assert out.exists() and report.exists()
-        json.loads(report.read_text())
+        for outcome in json.loads(report.read_text())["responses"]:
+            assert 0 <= outcome["samples_played"] <= outcome["samples_received"]
+            assert len(outcome["response_id"]) <= 256
     else:
         assert code == 2 and err.startswith("playback-gate replay: ")
         assert _files(folder) == {"t.jsonl"}, "a refused trace writes nothing"
