@@ -1,0 +1,49 @@
+"""Pipecat adapter: gate a Pipecat pipeline that uses OpenAI Realtime (pipecat-ai 1.14).
+
+::
+
+    from integrations.pipecat import install_gate
+
+    llm = OpenAIRealtimeLLMService(api_key=..., settings=...)
+    gated = install_gate(llm)                 # before the pipeline starts
+    pipeline = Pipeline([transport.input(), llm, gated.processor, transport.output()])
+
+Its modules are private and re-exported here. The private Pipecat names it uses are
+all in ``_hooks`` (see :data:`PRIVATE_API`), checked at runtime.
+"""
+
+from integrations.pipecat._hooks import (
+    PRIVATE_API,
+    SUPPORTED_PIPECAT,
+    PipecatInstallError,
+    PipecatVersionError,
+    check_pipecat_version,
+    missing_private_api,
+)
+from integrations.pipecat._install import (
+    PipecatGate,
+    PipecatServiceError,
+    TruncateRecord,
+    install_gate,
+)
+from integrations.pipecat._playout import PlayoutLedger
+from integrations.pipecat._processor import TAG_KEY, AudioTag, GateProcessor, PurgeCounts, tag_of
+
+__all__ = [
+    "PRIVATE_API",
+    "SUPPORTED_PIPECAT",
+    "TAG_KEY",
+    "AudioTag",
+    "GateProcessor",
+    "PipecatGate",
+    "PipecatInstallError",
+    "PipecatServiceError",
+    "PipecatVersionError",
+    "PlayoutLedger",
+    "PurgeCounts",
+    "TruncateRecord",
+    "check_pipecat_version",
+    "install_gate",
+    "missing_private_api",
+    "tag_of",
+]
