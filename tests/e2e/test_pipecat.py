@@ -1,0 +1,273 @@
+"""End to end: a real Pipecat pipeline, the real OpenAIRealtimeLLMService, the simulator.
+
+The pipeline is ``[llm, gate, output]`` (``[llm, output]`` for Pipecat alone), with
+the context aggregators around it in server-VAD mode. The output is
+``RecordingOutput`` (``integrations.testing.pipecat_rig``): a device-free output
+transport paced at 1x that records each chunk it wrote and when. The simulator's
+audio names its response and chunk, so every played sample is attributed.
+
+Each case of issue 13 runs with the gate and, as a baseline, without it: Pipecat
+alone must let unwanted audio through, the gate none, and the healthy replies of the
+same run lose nothing. For every cut reply the test also compares the
+``conversation.item.truncate`` the server received with what the output played of
+that item. ``FIGURES`` collects the numbers for the README; run with ``-s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from pipecat.services.openai.realtime import events
+
+from gate import DropReason
+from integrations.openai_realtime.simulator import RealtimeSimulator, ResponsePlan
+from integrations.openai_realtime.simulator.records import ResponseRecord
+from integrations.testing.pipecat_rig import RATE, PipecatRig, pipecat_rig
+
+pytestmark = pytest.mark.timeout(30)
+
+SAMPLES_PER_MS = RATE // 1000
+
+
+@dataclass
+class Outcome:
+    """What one run let through.
+
+    Attributes:
+        unwanted: Samples played that should not have been.
+        healthy_lost: Samples of the healthy replies sent but not played.
+        truncates: ``(audio_end_ms the server received, ms of the item played)`` per cut.
+    """
+
+    unwanted: int
+    healthy_lost: int
+    truncates: list[tuple[int, int]] = field(default_factory=list)
+
+
+FIGURES: dict[str, dict[str, Outcome]] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _print_figures() -> Iterator[None]:
+    yield
+    if not FIGURES:
+        return
+    print("\nPIPECAT FIGURES (samples at 24 kHz; truncate = audio_end_ms - played ms):")
+    for case, runs in FIGURES.items():
+        line = ", ".join(
+            f"{who}: unwanted {o.unwanted}, healthy lost {o.healthy_lost}, truncate "
+            f"{[end - played for end, played in o.truncates]}"
+            for who, o in runs.items()
+        )
+        print(f"  {case}: {line}")
+
+
+async def until(condition: object, timeout: float = 8.0) -> None:
+    """Poll ``condition()`` every 5 ms until true."""
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {condition}")
+        await asyncio.sleep(0.005)
+
+
+async def played_out(rig: PipecatRig, record: ResponseRecord) -> None:
+    """Wait until the reply is done and the output has been idle for 0.2 s."""
+    await asyncio.wait_for(record.done.wait(), 10)
+    await until(lambda: not rig.output.written or time.monotonic() - rig.output.written[-1].t > 0.2)
+
+
+def played(rig: PipecatRig, record: ResponseRecord, since: float = 0.0) -> int:
+    """Samples of ``record`` the output played (whose write started at or after ``since``)."""
+    return rig.output.per_response(since).get(record.number, 0)
+
+
+def healthy_lost(rig: PipecatRig, *records: ResponseRecord) -> int:
+    return sum(r.samples_sent - played(rig, r) for r in records)
+
+
+def truncates(
+    sim: RealtimeSimulator, rig: PipecatRig, record: ResponseRecord
+) -> list[tuple[int, int]]:
+    """``(audio_end_ms, played ms)`` of each truncate of the reply's item the server got."""
+    played_ms = played(rig, record) // SAMPLES_PER_MS
+    edits = sim.context_edits("truncate", item_id=record.item_id)
+    return [(e.audio_end_ms, played_ms) for e in edits if e.audio_end_ms is not None]
+
+
+def check(case: str, gated: bool, outcome: Outcome) -> None:
+    """Record the figures, then assert the issue's 'done when' for this run."""
+    FIGURES.setdefault(case, {})["gate" if gated else "pipecat_alone"] = outcome
+    assert outcome.healthy_lost == 0
+    if gated:
+        assert outcome.unwanted == 0
+        for end_ms, played_ms in outcome.truncates:
+            assert end_ms <= played_ms, "a truncate overstated what played"
+    else:
+        assert outcome.unwanted > 0, "Pipecat alone no longer shows this leak"
+
+
+both = pytest.mark.parametrize("gated", [True, False], ids=["gate", "pipecat_alone"])
+
+
+@both
+async def test_interrupted_reply_server_ignores_the_cancel(gated: bool) -> None:
+    """The user interrupts 1.0 s into a 3 s reply; the server ignores the cancel."""
+    async with RealtimeSimulator() as sim:
+        sim.enqueue(
+            ResponsePlan.for_duration(0.4),
+            ResponsePlan.for_duration(3.0, ignore_cancel=True),
+            ResponsePlan.for_duration(0.4),
+        )
+        async with pipecat_rig(sim, gated=gated) as rig:
+            first = await sim.wait_for_response(1)
+            await played_out(rig, first)
+            await rig.user_turn()
+            cut = await sim.wait_for_response(2)
+            await until(lambda: played(rig, cut) >= RATE)
+            t_cut = await rig.interrupt()
+            await asyncio.wait_for(cut.done.wait(), 5)  # a second reply would be refused
+            await rig.user_turn()
+            last = await sim.wait_for_response(3)
+            await played_out(rig, last)
+            if rig.gated is not None:
+                assert list(rig.gated.cancels_sent) == [cut.response_id]
+                assert cut.cancel_requests == 1
+    check(
+        "interrupted, cancel ignored",
+        gated,
+        Outcome(played(rig, cut, t_cut), healthy_lost(rig, first, last), truncates(sim, rig, cut)),
+    )
+
+
+@both
+async def test_deltas_after_response_done(gated: bool) -> None:
+    """The server sends 0.5 s of deltas after ``response.done``."""
+    async with RealtimeSimulator() as sim:
+        sim.enqueue(
+            ResponsePlan.for_duration(1.0, deltas_after_done=25), ResponsePlan.for_duration(0.4)
+        )
+        async with pipecat_rig(sim, gated=gated) as rig:
+            bad = await sim.wait_for_response(1)
+            await played_out(rig, bad)
+            await until(lambda: bad.chunks_after_done == 25)
+            await asyncio.sleep(0.3)
+            await rig.user_turn()
+            last = await sim.wait_for_response(2)
+            await played_out(rig, last)
+    planned = bad.plan.chunks
+    stray = sum(n for chunk, n in rig.output.chunks_of(bad.number).items() if chunk >= planned)
+    kept = sum(n for chunk, n in rig.output.chunks_of(bad.number).items() if chunk < planned)
+    check(
+        "deltas after response.done",
+        gated,
+        Outcome(stray, healthy_lost(rig, last) + (planned * bad.plan.samples_per_chunk - kept)),
+    )
+
+
+@both
+async def test_late_reply_to_an_interrupted_request(gated: bool) -> None:
+    """The user interrupts before ``response.created``: Pipecat's bare cancel is rejected
+    (``response_cancel_not_active``) and the reply arrives afterwards."""
+    async with RealtimeSimulator() as sim:
+        sim.enqueue(
+            ResponsePlan.for_duration(0.4),
+            ResponsePlan.for_duration(1.0, created_delay_s=0.5),
+            ResponsePlan.for_duration(0.4),
+        )
+        async with pipecat_rig(sim, gated=gated) as rig:
+            first = await sim.wait_for_response(1)
+            await played_out(rig, first)
+            await rig.user_turn()
+            late = await sim.wait_for_response(2)
+            await asyncio.sleep(0.15)
+            await rig.interrupt()
+            await played_out(rig, late)
+            await rig.user_turn()
+            last = await sim.wait_for_response(3)
+            await played_out(rig, last)
+            if rig.gated is not None:
+                assert list(rig.gated.cancels_sent) == [late.response_id]
+    check(
+        "late response.created after an interruption",
+        gated,
+        Outcome(played(rig, late), healthy_lost(rig, first, last)),
+    )
+
+
+@both
+async def test_reply_flagged_from_outside_while_queued(gated: bool) -> None:
+    """A 3 s reply streamed 4x faster than real time is flagged 0.5 s into playout,
+    with 2.5 s of it in the transport's queue. Pipecat alone can only send a cancel."""
+    async with RealtimeSimulator() as sim:
+        sim.enqueue(ResponsePlan.for_duration(3.0, pace=4.0), ResponsePlan.for_duration(0.4))
+        async with pipecat_rig(sim, gated=gated) as rig:
+            flagged = await sim.wait_for_response(1)
+            await until(lambda: played(rig, flagged) >= RATE // 2)
+            t_flag = time.monotonic()
+            if rig.gated is not None:
+                rig.gated.gate.flag(flagged.response_id, DropReason.CANCELLED, "the app")
+            else:
+                await rig.llm.send_client_event(events.ResponseCancelEvent())
+            await until(lambda: time.monotonic() - rig.output.written[-1].t > 0.2)
+            await rig.user_turn()
+            last = await sim.wait_for_response(2)
+            await played_out(rig, last)
+            if rig.gated is not None:
+                assert rig.gated.processor.purges.purged == 1
+                assert list(rig.gated.cancels_sent) == [flagged.response_id]
+    check(
+        "flagged from outside, audio in the transport's queue",
+        gated,
+        Outcome(played(rig, flagged, t_flag), healthy_lost(rig, last)),
+    )
+
+
+@both
+async def test_late_reply_after_the_gate_deadline(gated: bool) -> None:
+    """``response.created`` comes 1.5 s after ``response.create``; the gate's deadline is
+    1 s (Pipecat has none). The server ignores the cancel."""
+    async with RealtimeSimulator() as sim:
+        sim.enqueue(
+            ResponsePlan.for_duration(1.0, created_delay_s=1.5, ignore_cancel=True),
+            ResponsePlan.for_duration(0.4),
+        )
+        async with pipecat_rig(sim, gated=gated, request_timeout=1.0) as rig:
+            late = await sim.wait_for_response(1)
+            await played_out(rig, late)
+            await rig.user_turn()
+            last = await sim.wait_for_response(2)
+            await played_out(rig, last)
+            if rig.gated is not None:
+                assert list(rig.gated.cancels_sent) == [late.response_id]
+    check(
+        "late reply after the gate's 1 s deadline",
+        gated,
+        Outcome(played(rig, late), healthy_lost(rig, last)),
+    )
+
+
+@both
+async def test_server_vad_barge_in(gated: bool) -> None:
+    """Server VAD: the user speaks 1.0 s into a reply streamed 2x faster than real time;
+    the server cancels it (``turn_detected``) and answers the new turn."""
+    async with RealtimeSimulator() as sim:
+        sim.enqueue(ResponsePlan.for_duration(3.0, pace=2.0), ResponsePlan.for_duration(0.4))
+        async with pipecat_rig(sim, gated=gated, server_vad=True) as rig:
+            cut = await sim.wait_for_response(1)
+            await until(lambda: played(rig, cut) >= RATE)
+            t_cut = time.monotonic()
+            await sim.user_speaks(0.3)
+            answer = await sim.wait_for_response(2)
+            await played_out(rig, answer)
+    outcome = Outcome(played(rig, cut, t_cut), healthy_lost(rig, answer), truncates(sim, rig, cut))
+    FIGURES.setdefault("server-VAD barge-in", {})["gate" if gated else "pipecat_alone"] = outcome
+    assert outcome.healthy_lost == 0
+    assert len(outcome.truncates) == 1
+    if gated:
+        assert outcome.unwanted == 0
+        assert outcome.truncates[0][0] <= outcome.truncates[0][1]
