@@ -48,7 +48,8 @@ class TruncateRecord:
     Attributes:
         item_id: The item.
         response_id: Its response, if known.
-        requested_ms: ``audio_end_ms`` as Pipecat computed it (arrival time).
+        requested_ms: ``audio_end_ms`` as Pipecat computed it (arrival time);
+            ``None`` when Pipecat sent no truncate for a cut item.
         sent_ms: ``audio_end_ms`` sent: what played, never more than received.
         played_ms: What the output played of the item when it was sent.
         received_ms: Audio of the item received from the server.
@@ -84,11 +85,14 @@ class PipecatGate:
     truncates: list[TruncateRecord] = field(default_factory=list)
     cancels_sent: OrderedDict[str, None] = field(default_factory=OrderedDict)
     _items: OrderedDict[str, tuple[str, int]] = field(default_factory=OrderedDict)
+    _truncated: OrderedDict[str, None] = field(default_factory=OrderedDict)
     _last_delta: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
         self.tap = RealtimeTap(self.gate, send=self._on_tap_cancel, decode_audio=False)
-        self.processor = GateProcessor(self.gate, on_interruption=self._on_interruption)
+        self.processor = GateProcessor(
+            self.gate, on_interruption=self._on_interruption, on_cut=self._on_cut
+        )
         self._socket = attach_socket(self.service, self._on_server_event, self._on_client_event)
         self.service.add_event_handler("on_before_push_frame", self._tag)
         self.gate.add_sink(self)
@@ -190,6 +194,15 @@ class PipecatGate:
 
     # ---- truncate honesty --------------------------------------------------------------
 
+    def _on_cut(self, item_ids: list[str]) -> None:
+        # The transport was cleared while holding these items' audio: the user heard
+        # part of each. Pipecat truncates only the item it tracks, if any; the
+        # server must learn where every other one stopped too.
+        for item_id in item_ids:
+            if item_id not in self._truncated:
+                event = {"type": "conversation.item.truncate", "item_id": item_id}
+                self._hold_truncate({**event, "content_index": 0, "audio_end_ms": None})
+
     def _hold_truncate(self, event: dict[str, Any]) -> None:
         item_id = event.get("item_id")
         known = self._items.get(item_id) if isinstance(item_id, str) else None
@@ -197,6 +210,11 @@ class PipecatGate:
             self.tap.on_client_event(event)
             self.processor.spawn(self._send(event))  # not ours to judge
             return
+        if item_id in self._truncated:
+            return  # one truncate per item: it went out already, with what played
+        self._truncated[str(item_id)] = None
+        while len(self._truncated) > _MAX_TRACKED:
+            self._truncated.popitem(last=False)
         response_id = known[0]
         self.gate.flag(response_id, DropReason.INTERRUPTED, "Pipecat truncated its item")
         self.processor.spawn(self._send_truncate(event, str(item_id), response_id))

@@ -116,6 +116,16 @@ class PlayoutLedger:
                 held.add(span.response_id)
         return held
 
+    def items_held(self) -> list[str]:
+        """Return the items of :meth:`holds`, oldest first."""
+        items: dict[str, None] = {}
+        for span in self._pending:
+            if span is None:
+                items.clear()
+            else:
+                items[span.item_id] = None
+        return list(items)
+
     def held_bytes(self, response_id: str) -> int:
         """Return the bytes of ``response_id`` forwarded and not yet played or dropped."""
         return sum(s.left for s in self._pending if s is not None and s.response_id == response_id)

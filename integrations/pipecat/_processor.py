@@ -96,6 +96,8 @@ class GateProcessor(FrameProcessor):
     Args:
         gate: The gate.
         on_interruption: Called when an ``InterruptionFrame`` passes downstream.
+        on_cut: Called with the items whose audio the transport was holding when
+            it was cleared (by an interruption passing, or by a purge).
         name: Processor name.
     """
 
@@ -104,11 +106,13 @@ class GateProcessor(FrameProcessor):
         gate: PlaybackGate,
         *,
         on_interruption: Callable[[], None] | None = None,
+        on_cut: Callable[[list[str]], None] | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name or "PlaybackGate")
         self.gate = gate
         self.on_interruption = on_interruption
+        self.on_cut = on_cut
         self.playout = PlayoutLedger()
         self.purges = PurgeCounts()
         self.transport: BaseOutputTransport | None = None
@@ -142,9 +146,9 @@ class GateProcessor(FrameProcessor):
                         tag.response_id, tag.item_id, frame.audio, frame.sample_rate
                     )
             elif isinstance(frame, InterruptionFrame):
-                self.playout.barrier()
                 if self.on_interruption is not None:
                     self.on_interruption()
+                self._clearing()
         await self.push_frame(frame, direction)
 
     async def cleanup(self) -> None:
@@ -177,7 +181,7 @@ class GateProcessor(FrameProcessor):
         if all(self.gate.is_flagged(gid) for gid in held):
             self.purges.purged += 1
             logger.info("clearing the transport for %s (%s)", generation_id, reason.value)
-            self.playout.barrier()
+            self._clearing()
             await self.push_frame(InterruptionFrame())
         else:
             kept = self.playout.held_bytes(generation_id)
@@ -189,6 +193,13 @@ class GateProcessor(FrameProcessor):
                 generation_id,
                 kept,
             )
+
+    def _clearing(self) -> None:
+        """An interruption is on its way to the transport: what it holds is cut."""
+        cut = self.playout.items_held()
+        self.playout.barrier()
+        if cut and self.on_cut is not None:
+            self.on_cut(cut)
 
     # ---- tasks --------------------------------------------------------------------
 
