@@ -31,6 +31,7 @@ from integrations.testing.pipecat_rig import RATE, PipecatRig, pipecat_rig
 pytestmark = pytest.mark.timeout(30)
 
 SAMPLES_PER_MS = RATE // 1000
+HEALTHY = ResponsePlan.for_duration(0.4)
 
 
 @dataclass
@@ -85,6 +86,22 @@ async def played_out(rig: PipecatRig, record: ResponseRecord) -> None:
     await until(lambda: not rig.output.written or time.monotonic() - rig.output.written[-1].t > 0.2)
 
 
+async def after_a_healthy_reply(rig: PipecatRig) -> tuple[ResponseRecord, ResponseRecord]:
+    """Reply 1 (asked for at start) plays out; a user turn then asks for reply 2."""
+    first = await rig.sim.wait_for_response(1)
+    await played_out(rig, first)
+    await rig.user_turn()
+    return first, await rig.sim.wait_for_response(2)
+
+
+async def healthy_reply(rig: PipecatRig, number: int) -> ResponseRecord:
+    """A user turn, then the server's reply ``number`` played out in full."""
+    await rig.user_turn()
+    record = await rig.sim.wait_for_response(number)
+    await played_out(rig, record)
+    return record
+
+
 def played(rig: PipecatRig, record: ResponseRecord, since: float = 0.0) -> int:
     """Samples of ``record`` the output played (whose write started at or after ``since``)."""
     return rig.output.per_response(since).get(record.number, 0)
@@ -134,6 +151,17 @@ def check(case: str, gated: bool, outcome: Outcome, *, leaks_alone: bool = True)
         assert outcome.unwanted > 0, "Pipecat alone no longer shows this leak"
 
 
+def check_unwanted_reply(
+    case: str, rig: PipecatRig, unwanted: ResponseRecord, *healthy: ResponseRecord
+) -> None:
+    """A reply none of which should play: :func:`check`, and with the gate, one targeted
+    cancel, aimed at it."""
+    if rig.gated is not None:
+        assert list(rig.gated.cancels_sent) == [unwanted.response_id]
+    outcome = Outcome(played(rig, unwanted), healthy_lost(rig, *healthy))
+    check(case, rig.gated is not None, outcome)
+
+
 both = pytest.mark.parametrize("gated", [True, False], ids=["gate", "pipecat_alone"])
 
 
@@ -141,22 +169,13 @@ both = pytest.mark.parametrize("gated", [True, False], ids=["gate", "pipecat_alo
 async def test_interrupted_reply_server_ignores_the_cancel(gated: bool) -> None:
     """The user interrupts 1.0 s into a 3 s reply; the server ignores the cancel."""
     async with RealtimeSimulator() as sim:
-        sim.enqueue(
-            ResponsePlan.for_duration(0.4),
-            ResponsePlan.for_duration(3.0, ignore_cancel=True),
-            ResponsePlan.for_duration(0.4),
-        )
+        sim.enqueue(HEALTHY, ResponsePlan.for_duration(3.0, ignore_cancel=True), HEALTHY)
         async with pipecat_rig(sim, gated=gated) as rig:
-            first = await sim.wait_for_response(1)
-            await played_out(rig, first)
-            await rig.user_turn()
-            cut = await sim.wait_for_response(2)
+            first, cut = await after_a_healthy_reply(rig)
             await until(lambda: played(rig, cut) >= RATE)
             t_cut = await rig.interrupt()
             await asyncio.wait_for(cut.done.wait(), 5)  # a second reply would be refused
-            await rig.user_turn()
-            last = await sim.wait_for_response(3)
-            await played_out(rig, last)
+            last = await healthy_reply(rig, 3)
             if rig.gated is not None:
                 assert list(rig.gated.cancels_sent) == [cut.response_id]
                 assert cut.cancel_requests == 1
@@ -171,17 +190,13 @@ async def test_interrupted_reply_server_ignores_the_cancel(gated: bool) -> None:
 async def test_deltas_after_response_done(gated: bool) -> None:
     """The server sends 0.5 s of deltas after ``response.done``."""
     async with RealtimeSimulator() as sim:
-        sim.enqueue(
-            ResponsePlan.for_duration(1.0, deltas_after_done=25), ResponsePlan.for_duration(0.4)
-        )
+        sim.enqueue(ResponsePlan.for_duration(1.0, deltas_after_done=25), HEALTHY)
         async with pipecat_rig(sim, gated=gated) as rig:
             bad = await sim.wait_for_response(1)
             await played_out(rig, bad)
             await until(lambda: bad.chunks_after_done == 25)
             await asyncio.sleep(0.3)
-            await rig.user_turn()
-            last = await sim.wait_for_response(2)
-            await played_out(rig, last)
+            last = await healthy_reply(rig, 2)
     planned = bad.plan.chunks
     stray = sum(n for chunk, n in rig.output.chunks_of(bad.number).items() if chunk >= planned)
     kept = sum(n for chunk, n in rig.output.chunks_of(bad.number).items() if chunk < planned)
@@ -197,29 +212,14 @@ async def test_late_reply_to_an_interrupted_request(gated: bool) -> None:
     """The user interrupts before ``response.created``: Pipecat's bare cancel is rejected
     (``response_cancel_not_active``) and the reply arrives afterwards."""
     async with RealtimeSimulator() as sim:
-        sim.enqueue(
-            ResponsePlan.for_duration(0.4),
-            ResponsePlan.for_duration(1.0, created_delay_s=0.5),
-            ResponsePlan.for_duration(0.4),
-        )
+        sim.enqueue(HEALTHY, ResponsePlan.for_duration(1.0, created_delay_s=0.5), HEALTHY)
         async with pipecat_rig(sim, gated=gated) as rig:
-            first = await sim.wait_for_response(1)
-            await played_out(rig, first)
-            await rig.user_turn()
-            late = await sim.wait_for_response(2)
+            first, late = await after_a_healthy_reply(rig)
             await asyncio.sleep(0.15)
             await rig.interrupt()
             await played_out(rig, late)
-            await rig.user_turn()
-            last = await sim.wait_for_response(3)
-            await played_out(rig, last)
-            if rig.gated is not None:
-                assert list(rig.gated.cancels_sent) == [late.response_id]
-    check(
-        "late response.created after an interruption",
-        gated,
-        Outcome(played(rig, late), healthy_lost(rig, first, last)),
-    )
+            last = await healthy_reply(rig, 3)
+    check_unwanted_reply("late response.created after an interruption", rig, late, first, last)
 
 
 @both
@@ -227,7 +227,7 @@ async def test_reply_flagged_from_outside_while_queued(gated: bool) -> None:
     """A 3 s reply streamed 4x faster than real time is flagged 0.5 s into playout,
     with 2.5 s of it in the transport's queue. Pipecat alone can only send a cancel."""
     async with RealtimeSimulator() as sim:
-        sim.enqueue(ResponsePlan.for_duration(3.0, pace=4.0), ResponsePlan.for_duration(0.4))
+        sim.enqueue(ResponsePlan.for_duration(3.0, pace=4.0), HEALTHY)
         async with pipecat_rig(sim, gated=gated) as rig:
             flagged = await sim.wait_for_response(1)
             await until(lambda: played(rig, flagged) >= RATE // 2)
@@ -237,9 +237,7 @@ async def test_reply_flagged_from_outside_while_queued(gated: bool) -> None:
             else:
                 await rig.llm.send_client_event(events.ResponseCancelEvent())
             await until(lambda: time.monotonic() - rig.output.written[-1].t > 0.2)
-            await rig.user_turn()
-            last = await sim.wait_for_response(2)
-            await played_out(rig, last)
+            last = await healthy_reply(rig, 2)
             if rig.gated is not None:
                 assert rig.gated.processor.purges.purged == 1
                 assert list(rig.gated.cancels_sent) == [flagged.response_id]
@@ -257,21 +255,13 @@ async def test_late_reply_after_the_gate_deadline(gated: bool) -> None:
     async with RealtimeSimulator() as sim:
         sim.enqueue(
             ResponsePlan.for_duration(1.0, created_delay_s=1.5, ignore_cancel=True),
-            ResponsePlan.for_duration(0.4),
+            HEALTHY,
         )
         async with pipecat_rig(sim, gated=gated, request_timeout=1.0) as rig:
             late = await sim.wait_for_response(1)
             await played_out(rig, late)
-            await rig.user_turn()
-            last = await sim.wait_for_response(2)
-            await played_out(rig, last)
-            if rig.gated is not None:
-                assert list(rig.gated.cancels_sent) == [late.response_id]
-    check(
-        "late reply after the gate's 1 s deadline",
-        gated,
-        Outcome(played(rig, late), healthy_lost(rig, last)),
-    )
+            last = await healthy_reply(rig, 2)
+    check_unwanted_reply("late reply after the gate's 1 s deadline", rig, late, last)
 
 
 @both
@@ -279,7 +269,7 @@ async def test_server_vad_barge_in(gated: bool) -> None:
     """Server VAD: the user speaks 1.0 s into a reply streamed 2x faster than real time;
     the server cancels it (``turn_detected``) and answers the new turn."""
     async with RealtimeSimulator() as sim:
-        sim.enqueue(ResponsePlan.for_duration(3.0, pace=2.0), ResponsePlan.for_duration(0.4))
+        sim.enqueue(ResponsePlan.for_duration(3.0, pace=2.0), HEALTHY)
         async with pipecat_rig(sim, gated=gated, server_vad=True) as rig:
             cut = await sim.wait_for_response(1)
             await until(lambda: played(rig, cut) >= RATE)
