@@ -1,4 +1,4 @@
-"""``playback-gate bench``: the latency benchmark of issue 7."""
+"""``playback-gate bench``: the latency benchmark."""
 
 from __future__ import annotations
 

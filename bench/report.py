@@ -51,7 +51,7 @@ def format_text(sections: list[Section]) -> str:
     for section in sections:
         for t in section.targets:
             targets.rows.append([t.name, t.limit, t.measured, _verdict(t.met)])
-    out += ["", "== Targets (issue 7) ==", *_table(targets)[1:]]
+    out += ["", "== Targets ==", *_table(targets)[1:]]
     return "\n".join(out).lstrip("\n")
 
 
@@ -381,7 +381,7 @@ def _targets(ax: Any, sections: list[Section]) -> None:
     import textwrap
 
     ax.axis("off")
-    ax.set_title("Targets (issue 7)")
+    ax.set_title("Targets")
     colors = {True: "tab:green", False: "tab:red", None: "tab:gray"}
     lines: list[tuple[str, str]] = []  # (text, colour), one entry per target
     for section in sections:

@@ -27,7 +27,7 @@ class Table:
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """A target from issue 7 and whether this run met it.
+    """A performance target and whether this run met it.
 
     Attributes:
         name: What is measured.

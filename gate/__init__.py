@@ -1,17 +1,26 @@
 """playback-gate: drop and purge audio of timed-out or cancelled generations.
 
-The core has no heavy dependencies. Adapters for LiveKit, the OpenAI Realtime
-protocol and local speakers live in the ``integrations`` package.
+The core: numpy and the standard library only. Its modules are private and everything
+public is re-exported here; ``gate.validation`` (argument checks the adapters share) and
+``gate.cli`` (the console-script host) are the two public submodules. The errors form one
+tree, drawn in the docstring of :mod:`gate._errors`. Adapters for frameworks and protocols
+live in a separate package and import this one, never the other way round.
 """
 
 from gate._audio_format import AudioFormat, Frame, PcmFrame
 from gate._clock import Clock, MonotonicClock, VirtualClock
 from gate._errors import (
     AlreadyBoundError,
+    CapacityError,
+    ConfigurationError,
     FrameFormatError,
     GateError,
     InvalidIdError,
+    InvalidTypeError,
+    ProtocolError,
+    StateError,
     UnknownRequestError,
+    UnsupportedVersionError,
 )
 from gate._ledger import DEFAULT_REQUEST_TIMEOUT, Ledger
 from gate._playback_gate import PlaybackGate
@@ -27,7 +36,9 @@ __all__ = [
     "AlreadyBoundError",
     "AudioFormat",
     "Binding",
+    "CapacityError",
     "Clock",
+    "ConfigurationError",
     "Counts",
     "DropReason",
     "Frame",
@@ -37,12 +48,16 @@ __all__ = [
     "GenerationInfo",
     "GenerationState",
     "InvalidIdError",
+    "InvalidTypeError",
     "Ledger",
     "MonotonicClock",
     "PcmFrame",
     "PlaybackGate",
+    "ProtocolError",
     "PurgeSink",
+    "StateError",
     "UnknownRequestError",
+    "UnsupportedVersionError",
     "VirtualClock",
     "__version__",
 ]

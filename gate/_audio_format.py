@@ -8,7 +8,7 @@ from typing import Literal, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from gate._errors import FrameFormatError
+from gate._errors import ConfigurationError, FrameFormatError
 
 __all__ = ["AudioFormat", "Dtype", "Frame", "PcmFrame"]
 
@@ -98,7 +98,7 @@ class AudioFormat:
         dtype: ``"int16"`` or ``"float32"``.
 
     Raises:
-        ValueError: If a field is out of range.
+        ConfigurationError: If a field is out of range.
     """
 
     sample_rate: int
@@ -107,13 +107,15 @@ class AudioFormat:
 
     def __post_init__(self) -> None:
         if not isinstance(self.sample_rate, int) or not 1_000 <= self.sample_rate <= 384_000:
-            raise ValueError(
+            raise ConfigurationError(
                 f"sample_rate must be an int in 1000..384000, got {self.sample_rate!r}"
             )
         if not isinstance(self.num_channels, int) or not 1 <= self.num_channels <= 8:
-            raise ValueError(f"num_channels must be an int in 1..8, got {self.num_channels!r}")
+            raise ConfigurationError(
+                f"num_channels must be an int in 1..8, got {self.num_channels!r}"
+            )
         if self.dtype not in _DTYPES:
-            raise ValueError(f"dtype must be one of {_DTYPES}, got {self.dtype!r}")
+            raise ConfigurationError(f"dtype must be one of {_DTYPES}, got {self.dtype!r}")
 
     def check(self, frame: Frame) -> None:
         """Raise if ``frame`` does not match this format.
@@ -142,18 +144,3 @@ class AudioFormat:
             raise FrameFormatError(f"frame dtype {dtype} disagrees with the stream's {self.dtype}")
         if not isinstance(samples, int) or samples < 0:
             raise FrameFormatError(f"frame has an invalid sample count {samples!r}")
-
-    def matches(self, frame: Frame) -> bool:
-        """Return whether ``frame`` matches, without raising.
-
-        Args:
-            frame: The frame to check.
-
-        Returns:
-            ``True`` if :meth:`check` would pass.
-        """
-        try:
-            self.check(frame)
-        except FrameFormatError:
-            return False
-        return True

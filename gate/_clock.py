@@ -10,6 +10,8 @@ import math
 import time
 from typing import Protocol, runtime_checkable
 
+from gate._errors import ConfigurationError
+
 __all__ = ["Clock", "MonotonicClock", "VirtualClock"]
 
 
@@ -37,12 +39,12 @@ class VirtualClock:
         start: The initial time in seconds.
 
     Raises:
-        ValueError: If ``start`` is not a finite number.
+        ConfigurationError: If ``start`` is not a finite number.
     """
 
     def __init__(self, start: float = 0.0) -> None:
         if not math.isfinite(start):
-            raise ValueError(f"VirtualClock start must be finite, got {start!r}")
+            raise ConfigurationError(f"VirtualClock start must be finite, got {start!r}")
         self._now = float(start)
 
     def now(self) -> float:
@@ -59,10 +61,12 @@ class VirtualClock:
             The new time.
 
         Raises:
-            ValueError: If ``seconds`` is negative or not finite.
+            ConfigurationError: If ``seconds`` is negative or not finite.
         """
         if not math.isfinite(seconds) or seconds < 0:
-            raise ValueError(f"can only advance by a finite, non-negative step, got {seconds!r}")
+            raise ConfigurationError(
+                f"can only advance by a finite, non-negative step, got {seconds!r}"
+            )
         self._now += seconds
         return self._now
 
@@ -73,8 +77,8 @@ class VirtualClock:
             t: The new time; must not be earlier than the current time.
 
         Raises:
-            ValueError: If ``t`` is earlier than now or not finite.
+            ConfigurationError: If ``t`` is earlier than now or not finite.
         """
         if not math.isfinite(t) or t < self._now:
-            raise ValueError(f"virtual time cannot go back from {self._now} to {t!r}")
+            raise ConfigurationError(f"virtual time cannot go back from {self._now} to {t!r}")
         self._now = float(t)

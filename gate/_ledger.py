@@ -35,7 +35,7 @@ from gate._audio_format import AudioFormat, Frame
 from gate._bounded_order import BoundedOrder
 from gate._clock import Clock, MonotonicClock
 from gate._deadline_queue import DeadlineQueue
-from gate._errors import AlreadyBoundError, GateError, UnknownRequestError
+from gate._errors import AlreadyBoundError, CapacityError, UnknownRequestError
 from gate._reasons import DropReason, GenerationState
 from gate._records import Binding, GenerationRecord, RequestRecord
 from gate._stats import GateStats, GenerationInfo
@@ -69,7 +69,7 @@ class Ledger:
         max_pending: Pending requests allowed at once.
 
     Raises:
-        ValueError: If a bound or the timeout is out of range.
+        ConfigurationError: If a bound or the timeout is out of range.
     """
 
     def __init__(
@@ -251,8 +251,8 @@ class Ledger:
         Raises:
             InvalidIdError: If ``request_id`` is empty or not a str.
             AlreadyBoundError: If the id is already pending, bound or timed out.
-            ValueError: If ``timeout`` is negative or not finite.
-            GateError: If ``max_pending`` requests are already waiting.
+            ConfigurationError: If ``timeout`` is negative or not finite.
+            CapacityError: If ``max_pending`` requests are already waiting.
         """
         check_id("request", request_id)
         wait = self.request_timeout if timeout is None else check_timeout(timeout)
@@ -265,7 +265,7 @@ class Ledger:
                     return known.deadline  # flagged before it was expected: stays flagged
                 raise AlreadyBoundError(f"request {request_id!r} is already known")
             if self._pending >= self.max_pending:
-                raise GateError(
+                raise CapacityError(
                     f"too many pending requests ({self._pending}); bind or expire them first"
                 )
             request = RequestRecord(request_id, now + wait)
@@ -346,7 +346,7 @@ class Ledger:
 
         Raises:
             InvalidIdError: If ``request_id`` is empty or not a str.
-            ValueError: If ``reason`` is not a flag reason.
+            ConfigurationError: If ``reason`` is not a flag reason.
         """
         check_id("request", request_id)
         check_reason(reason)
@@ -406,11 +406,6 @@ class Ledger:
                 self._deadlines.pop()
             return None
 
-    def request_generation(self, request_id: str) -> str | None:
-        """Return the generation bound to a request, or ``None``. Never raises."""
-        request = self._requests.get(request_id) if isinstance(request_id, str) else None
-        return None if request is None else request.generation_id
-
     def pending_requests(self) -> list[str]:
         """Return the ids of requests still waiting for their generation, oldest first."""
         with self._lock:
@@ -453,7 +448,7 @@ class Ledger:
 
         Raises:
             InvalidIdError: If the id is empty or not a str.
-            ValueError: If ``reason`` is not a flag reason.
+            ConfigurationError: If ``reason`` is not a flag reason.
         """
         check_id("generation", generation_id)
         check_reason(reason)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from gate._errors import InvalidTypeError
 from gate._ledger import Ledger
 from gate._reasons import DropReason
 from gate._sink import PurgeSink
@@ -45,10 +46,12 @@ class PlaybackGate(Ledger):
             sink: Anything with ``purge(generation_id, reason)``.
 
         Raises:
-            TypeError: If ``sink`` has no callable ``purge``.
+            InvalidTypeError: If ``sink`` has no callable ``purge``.
         """
         if not callable(getattr(sink, "purge", None)):
-            raise TypeError(f"{sink!r} is not a PurgeSink: it has no purge(generation_id, reason)")
+            raise InvalidTypeError(
+                f"{sink!r} is not a PurgeSink: it has no purge(generation_id, reason)"
+            )
         with _SINKS_LOCK:
             if sink not in self._sinks:
                 self._sinks = (*self._sinks, sink)

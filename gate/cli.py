@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
-from gate import __version__
+from gate import InvalidTypeError, __version__
 
 __all__ = ["ENTRY_POINT_GROUP", "Command", "build_parser", "load_commands", "main"]
 
@@ -49,14 +49,16 @@ def load_commands() -> list[Command]:
         The commands.
 
     Raises:
-        TypeError: An entry point of the group names something that is not a
+        InvalidTypeError: An entry point of the group names something that is not a
             :class:`Command` (a packaging bug, so it is loud).
     """
     commands: list[Command] = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         command = ep.load()
         if not isinstance(command, Command):
-            raise TypeError(f"entry point {ep.name!r} ({ep.value}) is not a gate.cli.Command")
+            raise InvalidTypeError(
+                f"entry point {ep.name!r} ({ep.value}) is not a gate.cli.Command"
+            )
         commands.append(command)
     return sorted(commands, key=lambda c: c.name)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from gate._errors import InvalidIdError
+from gate._errors import ConfigurationError, InvalidIdError
 from gate._reasons import DropReason
 
 __all__ = ["check_cap", "check_id", "check_reason", "check_timeout"]
@@ -27,10 +27,10 @@ def check_cap(name: str, value: int) -> int:
     """Return ``value`` if it is a positive int.
 
     Raises:
-        ValueError: Naming the setting.
+        ConfigurationError: Naming the setting.
     """
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+        raise ConfigurationError(f"{name} must be a positive int, got {value!r}")
     return value
 
 
@@ -38,7 +38,7 @@ def check_timeout(timeout: float, name: str = "request timeout") -> float:
     """Return ``timeout`` (seconds) as a float if it is finite and ``>= 0``.
 
     Raises:
-        ValueError: Naming the setting, if it is negative, infinite, NaN or not a number.
+        ConfigurationError: Naming the setting, if it is negative, infinite, NaN or not a number.
     """
     if (
         not isinstance(timeout, int | float)
@@ -46,7 +46,7 @@ def check_timeout(timeout: float, name: str = "request timeout") -> float:
         or not math.isfinite(timeout)
         or timeout < 0
     ):
-        raise ValueError(f"{name} must be a finite number >= 0 seconds, got {timeout!r}")
+        raise ConfigurationError(f"{name} must be a finite number >= 0 seconds, got {timeout!r}")
     return float(timeout)
 
 
@@ -54,7 +54,9 @@ def check_reason(reason: DropReason) -> None:
     """Accept only flag reasons.
 
     Raises:
-        ValueError: If ``reason`` is ``RETIRED``, ``MALFORMED`` or not a ``DropReason``.
+        ConfigurationError: If ``reason`` is ``RETIRED``, ``MALFORMED`` or not a ``DropReason``.
     """
     if not isinstance(reason, DropReason) or not reason.is_flag:
-        raise ValueError(f"not a flag reason: {reason!r}; use one of TIMED_OUT, CANCELLED, ...")
+        raise ConfigurationError(
+            f"not a flag reason: {reason!r}; use one of TIMED_OUT, CANCELLED, ..."
+        )

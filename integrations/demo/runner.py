@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from gate import GateStats, PlaybackGate
+from gate import ConfigurationError, GateStats, PlaybackGate
 from integrations.demo.script import StoryTiming
 from integrations.demo.story import ReplyOutcome, Story
 from integrations.openai_realtime.simulator.audio_marker import SAMPLE_RATE, AudioMode
@@ -202,7 +202,7 @@ async def run_demo(
         RuntimeError: If ``options.openai`` is set without ``OPENAI_API_KEY``.
     """
     if options.openai and not os.environ.get("OPENAI_API_KEY"):
-        raise RuntimeError("--openai needs OPENAI_API_KEY in the environment")
+        raise ConfigurationError("--openai needs OPENAI_API_KEY in the environment")
     t0 = time.monotonic()
     gate = PlaybackGate(request_timeout=options.timing.deadline)
     sink, description, fallback = open_output(options.wav, options.device)

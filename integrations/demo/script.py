@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from gate import ConfigurationError
 from integrations.openai_realtime.simulator.audio_marker import AudioMode
 from integrations.openai_realtime.simulator.plans import ResponsePlan
 
@@ -66,17 +67,19 @@ class StoryTiming:
         """Validate.
 
         Raises:
-            ValueError: If a duration is not positive or the interrupt point is
+            ConfigurationError: If a duration is not positive or the interrupt point is
                 past the interrupted reply's end.
         """
         for name in ("deadline", "normal_s", "late_s", "interrupted_s", "final_s"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+                raise ConfigurationError(
+                    f"{name} must be a positive number of seconds, got {value!r}"
+                )
         if not 0 < self.interrupt_after_s < self.interrupted_s:
-            raise ValueError("interrupt_after_s must be inside the interrupted reply")
+            raise ConfigurationError("interrupt_after_s must be inside the interrupted reply")
         if self.late_by < 0:
-            raise ValueError("late_by must be >= 0")
+            raise ConfigurationError("late_by must be >= 0")
 
     @classmethod
     def fast(cls) -> StoryTiming:

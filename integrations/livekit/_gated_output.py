@@ -46,7 +46,7 @@ from livekit import rtc
 from livekit.agents.voice import io
 from livekit.agents.voice.speech_handle import SpeechHandle
 
-from gate import DropReason, PlaybackGate
+from gate import DropReason, InvalidTypeError, PlaybackGate, UnsupportedVersionError
 from integrations.livekit._tagging import GENERATION_KEY, current_generation
 
 __all__ = ["GatedAudioOutput", "missing_private_api"]
@@ -82,8 +82,8 @@ class GatedAudioOutput(io.AudioOutput):
         label: The output's label.
 
     Raises:
-        TypeError: If ``next_in_chain`` is not an ``io.AudioOutput``.
-        RuntimeError: If this livekit-agents lacks the private hook it needs.
+        InvalidTypeError: If ``next_in_chain`` is not an ``io.AudioOutput``.
+        UnsupportedVersionError: If this livekit-agents lacks the private hook it needs.
     """
 
     def __init__(
@@ -95,11 +95,11 @@ class GatedAudioOutput(io.AudioOutput):
         label: str = "PlaybackGate",
     ) -> None:
         if not isinstance(next_in_chain, io.AudioOutput):
-            raise TypeError(
+            raise InvalidTypeError(
                 f"next_in_chain must be an io.AudioOutput, got {type(next_in_chain).__name__}"
             )
         if _DISPATCH not in vars(io.AudioOutput):
-            raise RuntimeError(
+            raise UnsupportedVersionError(
                 f"io.AudioOutput has no {_DISPATCH} in this livekit-agents: GatedAudioOutput "
                 "cannot keep the playback contract (tested on 1.8.x)"
             )

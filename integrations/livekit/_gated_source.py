@@ -25,7 +25,7 @@ import logging
 
 from livekit import rtc
 
-from gate import DropReason, PlaybackGate
+from gate import ConfigurationError, DropReason, InvalidTypeError, PlaybackGate, StateError
 from integrations.livekit._tagging import generation_of
 
 __all__ = ["GatedAudioSource"]
@@ -68,9 +68,11 @@ class GatedAudioSource:
         register: bool = True,
     ) -> None:
         if not isinstance(source, rtc.AudioSource):
-            raise TypeError(f"source must be an rtc.AudioSource, got {type(source).__name__}")
+            raise InvalidTypeError(
+                f"source must be an rtc.AudioSource, got {type(source).__name__}"
+            )
         if not isinstance(queue_size_ms, int) or queue_size_ms < 0:
-            raise ValueError(f"queue_size_ms must be an int >= 0, got {queue_size_ms!r}")
+            raise ConfigurationError(f"queue_size_ms must be an int >= 0, got {queue_size_ms!r}")
         self._source = source
         self._gate = gate
         self._queued = queue_size_ms > 0
@@ -130,11 +132,11 @@ class GatedAudioSource:
             ``True`` if the frame was queued, ``False`` if it was dropped.
 
         Raises:
-            RuntimeError: If the adapter is closed.
+            StateError: If the adapter is closed.
             Exception: What ``rtc.AudioSource.capture_frame`` raises.
         """
         if self._closed:
-            raise RuntimeError("GatedAudioSource is closed")
+            raise StateError("GatedAudioSource is closed")
         gen = generation_id if generation_id is not None else generation_of(frame)
         if not self._queued:  # no native queue: nothing to keep apart, nothing to purge
             if gen is not None and not self._gate.admit_buffered(gen, frame):

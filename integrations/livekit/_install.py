@@ -40,7 +40,7 @@ from livekit.agents.metrics import RealtimeModelMetrics
 from livekit.agents.voice.events import EventTypes, SpeechCreatedEvent
 from livekit.agents.voice.speech_handle import SpeechHandle
 
-from gate import DropReason, PlaybackGate
+from gate import DropReason, PlaybackGate, StateError
 from integrations.livekit._gated_output import GatedAudioOutput, missing_private_api
 from integrations.livekit._tagging import tag_generation_event
 from integrations.openai_realtime._tap import RealtimeTap, UnattributedPolicy
@@ -324,7 +324,7 @@ def install_gate(
         The wiring.
 
     Raises:
-        RuntimeError: If the session has no audio output (not started, or audio
+        StateError: If the session has no audio output (not started, or audio
             output disabled).
     """
     existing = _installed.get(session)
@@ -333,7 +333,7 @@ def install_gate(
         return existing
     check_agents_version()
     if session.output.audio is None:
-        raise RuntimeError(
+        raise StateError(
             "the session has no audio output: call install_gate after `await session.start()`"
         )
     gate = gate if gate is not None else PlaybackGate()

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gate import ProtocolError
+
 __all__ = ["Attribution", "Request", "stamp_response_create"]
 
 
@@ -48,7 +50,7 @@ def stamp_response_create(event: dict[str, Any]) -> dict[str, Any]:
         The same dict.
 
     Raises:
-        ValueError: If ``response`` or its ``metadata`` is not an object, or the
+        ProtocolError: If ``response`` or its ``metadata`` is not an object, or the
             metadata already has the server's maximum of 16 pairs.
     """
     if event.get("type") != "response.create":
@@ -58,15 +60,15 @@ def stamp_response_create(event: dict[str, Any]) -> dict[str, Any]:
         event_id = event["event_id"] = f"response_create_{uuid.uuid4().hex[:12]}"
     response = event.setdefault("response", {})
     if not isinstance(response, dict):
-        raise ValueError("response.create 'response' must be an object to stamp it")
+        raise ProtocolError("response.create 'response' must be an object to stamp it")
     metadata = response.get("metadata")
     if metadata is None:
         metadata = response["metadata"] = {}
     if not isinstance(metadata, dict):
-        raise ValueError("response.metadata must be an object to stamp it")
+        raise ProtocolError("response.metadata must be an object to stamp it")
     if "client_event_id" not in metadata:
         if len(metadata) >= 16:
-            raise ValueError("response.metadata already has 16 pairs; cannot stamp it")
+            raise ProtocolError("response.metadata already has 16 pairs; cannot stamp it")
         metadata["client_event_id"] = event_id
     return event
 

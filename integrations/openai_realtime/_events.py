@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from gate import ProtocolError
+
 __all__ = [
     "AUDIO_DELTA_TYPES",
     "KNOWN_CLIENT_TYPES",
@@ -109,7 +111,7 @@ KNOWN_SERVER_TYPES = frozenset(
 """Server event types of the GA and beta Realtime APIs."""
 
 
-class MalformedEventError(ValueError):
+class MalformedEventError(ProtocolError):
     """An event the tap cannot use: a missing or mistyped field, bad audio, an unknown type."""
 
 

@@ -36,8 +36,10 @@ from typing import Any
 
 from gate import (
     AlreadyBoundError,
+    ConfigurationError,
     DropReason,
     GateError,
+    InvalidTypeError,
     PcmFrame,
     PlaybackGate,
     UnknownRequestError,
@@ -155,8 +157,8 @@ class RealtimeTap:
             a trace line number). Exceptions from it are logged.
 
     Raises:
-        TypeError: If ``gate`` is not a :class:`~gate.PlaybackGate`.
-        ValueError: If a bound or the grace is out of range, or the policy
+        InvalidTypeError: If ``gate`` is not a :class:`~gate.PlaybackGate`.
+        ConfigurationError: If a bound or the grace is out of range, or the policy
             is not an :class:`UnattributedPolicy`.
     """
 
@@ -175,9 +177,9 @@ class RealtimeTap:
         on_malformed: Callable[[MalformedEvent], None] | None = None,
     ) -> None:
         if not isinstance(gate, PlaybackGate):
-            raise TypeError(f"gate must be a PlaybackGate, got {type(gate).__name__}")
+            raise InvalidTypeError(f"gate must be a PlaybackGate, got {type(gate).__name__}")
         if not isinstance(unattributed_policy, UnattributedPolicy):
-            raise ValueError(
+            raise ConfigurationError(
                 f"unattributed_policy must be an UnattributedPolicy, got {unattributed_policy!r}"
             )
         check_timeout(unattributed_grace, "unattributed_grace")
@@ -215,7 +217,7 @@ class RealtimeTap:
         See :func:`~integrations.openai_realtime._attribution.stamp_response_create`.
 
         Raises:
-            ValueError: If the event cannot carry the metadata.
+            ConfigurationError: If the event cannot carry the metadata.
         """
         return stamp_response_create(event)
 

@@ -26,6 +26,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
+from gate import ConfigurationError
 from integrations.speakers._fade import Fade
 from integrations.speakers._records import BufferFullError, BufferStats, Cut
 
@@ -48,7 +49,7 @@ class ChunkBuffer:
         max_tracked: Generations whose played-frame counts are kept.
 
     Raises:
-        ValueError: If a size is not positive or the fade's channels differ.
+        ConfigurationError: If a size is not positive or the fade's channels differ.
     """
 
     def __init__(
@@ -62,13 +63,13 @@ class ChunkBuffer:
         max_tracked: int = 256,
     ) -> None:
         if capacity < 1 or channels < 1 or max_segments < 2 or max_tracked < 1:
-            raise ValueError(
+            raise ConfigurationError(
                 f"capacity, channels, max_tracked must be >= 1 and max_segments >= 2, got "
                 f"{capacity}, {channels}, {max_tracked}, {max_segments}"
             )
         fade = fade if fade is not None else Fade(0, channels)
         if fade.channels != channels:
-            raise ValueError(f"fade has {fade.channels} channel(s), buffer has {channels}")
+            raise ConfigurationError(f"fade has {fade.channels} channel(s), buffer has {channels}")
         self.capacity = capacity
         self.channels = channels
         self.dtype = np.dtype(dtype)
@@ -115,11 +116,11 @@ class ChunkBuffer:
             data: ``(frames, channels)`` samples of the buffer's dtype.
 
         Raises:
-            ValueError: If ``data`` has the wrong shape or dtype.
+            ConfigurationError: If ``data`` has the wrong shape or dtype.
             BufferFullError: If the ring or the segment FIFO has no room.
         """
         if data.ndim != 2 or data.shape[1] != self.channels or data.dtype != self.dtype:
-            raise ValueError(
+            raise ConfigurationError(
                 f"chunk must be (frames, {self.channels}) {self.dtype}, "
                 f"got {data.shape} {data.dtype}"
             )

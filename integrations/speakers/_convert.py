@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from gate import Frame, FrameFormatError
+from gate import ConfigurationError, Frame, FrameFormatError
 
 if TYPE_CHECKING:
     from livekit import rtc
@@ -114,7 +114,7 @@ class FormatConverter:
         quality: Resampler quality, an ``rtc.AudioResamplerQuality`` value name.
 
     Raises:
-        RuntimeError: If resampling is needed and LiveKit is not installed.
+        ConfigurationError: If resampling is needed and LiveKit is not installed.
     """
 
     def __init__(
@@ -137,7 +137,7 @@ class FormatConverter:
             try:
                 from livekit import rtc
             except ImportError as e:
-                raise RuntimeError(
+                raise ConfigurationError(
                     f"resampling {src_rate} Hz to {dst_rate} Hz needs LiveKit's resampler: "
                     f"pip install 'playback-gate[livekit]', or open the device at {src_rate} Hz"
                 ) from e

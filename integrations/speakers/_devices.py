@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from gate import GateError
+
 __all__ = [
     "DeviceInfo",
     "NoOutputDeviceError",
@@ -20,7 +22,7 @@ __all__ = [
 DeviceSpec = int | str | None
 
 
-class SpeakerError(RuntimeError):
+class SpeakerError(GateError, RuntimeError):
     """The speaker sink cannot play; the message says why and what to do."""
 
 

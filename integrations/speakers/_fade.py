@@ -7,6 +7,8 @@ import math
 import numpy as np
 import numpy.typing as npt
 
+from gate import ConfigurationError
+
 __all__ = ["DEFAULT_FADE_MS", "Fade"]
 
 DEFAULT_FADE_MS = 5.0
@@ -27,16 +29,16 @@ class Fade:
         channels: Channels per frame (the gains are shared by all channels).
 
     Raises:
-        ValueError: If ``frames`` is negative or ``channels`` is not positive.
+        ConfigurationError: If ``frames`` is negative or ``channels`` is not positive.
     """
 
     __slots__ = ("_gains", "_index", "_scratch", "_short", "channels", "frames")
 
     def __init__(self, frames: int, channels: int = 1) -> None:
         if frames < 0:
-            raise ValueError(f"fade length must be >= 0 frames, got {frames}")
+            raise ConfigurationError(f"fade length must be >= 0 frames, got {frames}")
         if channels < 1:
-            raise ValueError(f"channels must be >= 1, got {channels}")
+            raise ConfigurationError(f"channels must be >= 1, got {channels}")
         self.frames = frames
         self.channels = channels
         self._gains: FloatArray = gains(frames)[:, None]
@@ -58,10 +60,10 @@ class Fade:
             The fade.
 
         Raises:
-            ValueError: If ``ms`` is negative or not finite.
+            ConfigurationError: If ``ms`` is negative or not finite.
         """
         if not math.isfinite(ms) or ms < 0:
-            raise ValueError(f"fade length must be a finite number of ms >= 0, got {ms!r}")
+            raise ConfigurationError(f"fade length must be a finite number of ms >= 0, got {ms!r}")
         return cls(round(ms * samplerate / 1000.0), channels)
 
     def apply(self, src: npt.NDArray[np.generic], dst: npt.NDArray[np.generic]) -> None:

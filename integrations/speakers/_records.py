@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gate import CapacityError, StateError
+
 __all__ = ["BufferFullError", "BufferStats", "Cut", "SinkInactiveError"]
 
 
-class BufferFullError(RuntimeError):
+class BufferFullError(CapacityError):
     """The buffer has no room for a chunk; wait for playback or raise its capacity."""
 
 
-class SinkInactiveError(RuntimeError):
+class SinkInactiveError(StateError):
     """A write must wait for room, but the sink is not playing, so room would never come."""
 
 

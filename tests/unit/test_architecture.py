@@ -153,3 +153,40 @@ def test_no_import_cycles() -> None:
         if v not in index:
             visit(v)
     assert not cycles, f"import cycles: {cycles}"
+
+
+#: Exceptions used only inside the simulator for control flow; they never reach a user.
+INTERNAL_EXCEPTIONS = {"ConnectionGone", "ClientEventError"}
+
+
+def _project_exceptions() -> dict[str, type[BaseException]]:
+    import importlib
+
+    found: dict[str, type[BaseException]] = {}
+    for name in MODULES:
+        if name.startswith("integrations.pipecat"):
+            pytest.importorskip("pipecat")
+        module = importlib.import_module(name)
+        for attr, value in vars(module).items():
+            if (
+                isinstance(value, type)
+                and issubclass(value, BaseException)
+                and value.__module__ == name
+                and not attr.startswith("_")
+                and attr not in INTERNAL_EXCEPTIONS
+            ):
+                found[attr] = value
+    return found
+
+
+def test_every_error_the_project_raises_is_in_one_tree() -> None:
+    import gate._errors
+    from gate import GateError
+
+    errors = _project_exceptions()
+    assert {"GateError", "MalformedEventError", "TraceError", "SpeakerError"} <= set(errors)
+    outside = sorted(n for n, cls in errors.items() if not issubclass(cls, GateError))
+    assert not outside, f"errors outside the GateError tree: {outside}"
+    tree = gate._errors.__doc__ or ""
+    undrawn = sorted(n for n in errors if n not in tree)
+    assert not undrawn, f"errors missing from the tree in gate/_errors.py: {undrawn}"

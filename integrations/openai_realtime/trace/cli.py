@@ -9,6 +9,7 @@ import sys
 import threading
 from types import FrameType
 
+from gate import DEFAULT_REQUEST_TIMEOUT
 from gate.cli import Command
 
 __all__ = ["COMMAND", "add_arguments", "run"]
@@ -34,7 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """
     parser.add_argument("trace", metavar="TRACE.jsonl", help="the trace to replay")
     parser.add_argument(
-        "--timeout", type=float, default=10.0, help="request timeout, seconds (default 10)"
+        "--timeout",
+        type=float,
+        default=DEFAULT_REQUEST_TIMEOUT,
+        help=f"request timeout, seconds (default {DEFAULT_REQUEST_TIMEOUT:g})",
     )
     parser.add_argument("--out", metavar="played.wav", help="write what the listener heard")
     parser.add_argument("--report", metavar="report.json", help="write the JSON report")

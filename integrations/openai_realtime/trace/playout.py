@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from gate import DropReason
+from gate import ConfigurationError, DropReason
 
 __all__ = ["SimulatedPlayout"]
 
@@ -33,7 +33,7 @@ class SimulatedPlayout:
 
     def __init__(self, sample_rate: int, write: Callable[[Samples], None] | None = None) -> None:
         if sample_rate <= 0:
-            raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+            raise ConfigurationError(f"sample_rate must be positive, got {sample_rate}")
         self.sample_rate = sample_rate
         self._write = write
         self._queue: deque[tuple[str, Samples]] = deque()

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from gate import GateError
 from integrations.openai_realtime._events import Direction
 
 __all__ = [
@@ -35,7 +36,7 @@ __all__ = [
 ]
 
 
-class TraceError(ValueError):
+class TraceError(GateError, ValueError):
     """A trace that cannot be read; names the line.
 
     Args:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from gate import PlaybackGate, VirtualClock
+from gate import DEFAULT_REQUEST_TIMEOUT, ConfigurationError, PlaybackGate, VirtualClock
 from integrations.openai_realtime._events import MalformedEvent
 from integrations.openai_realtime._tap import RealtimeTap, UnattributedPolicy
 from integrations.openai_realtime.trace.playout import Samples, SimulatedPlayout
@@ -48,19 +48,19 @@ class Replayer:
         limits: ``limits.max_duration_s`` bounds ``t`` and the output's length.
 
     Raises:
-        ValueError: If ``limits.max_duration_s`` is not positive and finite.
+        ConfigurationError: If ``limits.max_duration_s`` is not positive and finite.
     """
 
     def __init__(
         self,
         *,
-        timeout: float = 10.0,
+        timeout: float = DEFAULT_REQUEST_TIMEOUT,
         unattributed_policy: UnattributedPolicy = UnattributedPolicy.PLAY,
         write_audio: Callable[[int, Samples], None] | None = None,
         limits: TraceLimits = DEFAULT_LIMITS,
     ) -> None:
         if not 0 < limits.max_duration_s < math.inf:
-            raise ValueError(
+            raise ConfigurationError(
                 f"max_duration_s must be positive and finite, got {limits.max_duration_s}"
             )
         self.clock = VirtualClock()
@@ -212,7 +212,7 @@ class Replayer:
 def replay_entries(
     entries: Iterable[TraceEntry],
     *,
-    timeout: float = 10.0,
+    timeout: float = DEFAULT_REQUEST_TIMEOUT,
     unattributed_policy: UnattributedPolicy = UnattributedPolicy.PLAY,
     write_audio: Callable[[int, Samples], None] | None = None,
     limits: TraceLimits = DEFAULT_LIMITS,
@@ -280,7 +280,7 @@ class _WavOut:
 def replay_file(
     trace: str | Path,
     *,
-    timeout: float = 10.0,
+    timeout: float = DEFAULT_REQUEST_TIMEOUT,
     out_wav: str | Path | None = None,
     report: str | Path | None = None,
     unattributed_policy: UnattributedPolicy = UnattributedPolicy.PLAY,
