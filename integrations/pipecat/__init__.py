@@ -9,20 +9,20 @@
     pipeline = Pipeline([transport.input(), llm, gated.processor, transport.output()])
 
 Its modules are private and re-exported here. The private Pipecat names it uses are
-all in ``_hooks`` (see :data:`PRIVATE_API`), checked at runtime.
+all in ``_hooks`` (see :data:`PRIVATE_API`), checked at runtime. Its errors are the
+core's: ``UnsupportedVersionError`` (not pipecat-ai 1.14.x, or a hook is gone),
+``InvalidTypeError`` (not an ``OpenAIRealtimeLLMService``), ``StateError`` (installed
+after the service connected).
 """
 
 from integrations.pipecat._hooks import (
     PRIVATE_API,
     SUPPORTED_PIPECAT,
-    PipecatInstallError,
-    PipecatVersionError,
     check_pipecat_version,
     missing_private_api,
 )
 from integrations.pipecat._install import (
     PipecatGate,
-    PipecatServiceError,
     TruncateRecord,
     install_gate,
 )
@@ -36,9 +36,6 @@ __all__ = [
     "AudioTag",
     "GateProcessor",
     "PipecatGate",
-    "PipecatInstallError",
-    "PipecatServiceError",
-    "PipecatVersionError",
     "PlayoutLedger",
     "PurgeCounts",
     "TruncateRecord",

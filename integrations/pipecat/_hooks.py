@@ -20,13 +20,11 @@ from typing import Any
 
 from pipecat.services.openai.realtime.llm import OpenAIRealtimeLLMService
 
-from gate import GateError
+from gate import StateError, UnsupportedVersionError
 
 __all__ = [
     "PRIVATE_API",
     "SUPPORTED_PIPECAT",
-    "PipecatInstallError",
-    "PipecatVersionError",
     "SocketTap",
     "attach_socket",
     "check_pipecat_version",
@@ -46,14 +44,6 @@ OnReceive = Callable[[dict[str, Any]], None]
 #: Called with each raw client event before it is sent; returns the event to send
 #: now, or ``None`` to hold it (the adapter sends it later through ``send_raw``).
 OnSend = Callable[[dict[str, Any]], dict[str, Any] | None]
-
-
-class PipecatVersionError(GateError, RuntimeError):
-    """The installed Pipecat is outside the range the adapter was tested on, or lacks a hook."""
-
-
-class PipecatInstallError(GateError, RuntimeError):
-    """The gate was installed too late: the service is already connected."""
 
 
 def pipecat_version() -> str:
@@ -78,11 +68,11 @@ def check_pipecat_version(version: str | None = None) -> str:
         The version checked.
 
     Raises:
-        PipecatVersionError: Naming the version, if it is not 1.14.x.
+        UnsupportedVersionError: Naming the version, if it is not 1.14.x.
     """
     found = pipecat_version() if version is None else version
     if not found.startswith(SUPPORTED_PIPECAT):
-        raise PipecatVersionError(
+        raise UnsupportedVersionError(
             f"playback-gate's Pipecat adapter was tested on pipecat-ai {SUPPORTED_PIPECAT}x "
             f"only; found pipecat-ai {found}"
         )
@@ -184,18 +174,18 @@ def attach_socket(
         disconnected).
 
     Raises:
-        PipecatVersionError: If a private hook is missing.
-        PipecatInstallError: If the service is already connected (its receive
+        UnsupportedVersionError: If a private hook is missing.
+        StateError: If the service is already connected (its receive
             task already reads the bare websocket).
     """
     missing = missing_private_api(service)
     if missing:
-        raise PipecatVersionError(
+        raise UnsupportedVersionError(
             f"pipecat-ai {pipecat_version()} lacks {', '.join(missing)}, "
             "which playback-gate's Pipecat adapter relies on"
         )
     if vars(service)["_websocket"] is not None:
-        raise PipecatInstallError(
+        raise StateError(
             "install the gate before the pipeline starts: the service is already connected"
         )
     connect: Callable[[], Awaitable[None]] = vars(service).get("_connect") or service._connect

@@ -27,7 +27,7 @@ from typing import Any
 from pipecat.frames.frames import Frame, TTSAudioRawFrame
 from pipecat.services.openai.realtime.llm import OpenAIRealtimeLLMService
 
-from gate import AudioFormat, DropReason, GateError, PlaybackGate
+from gate import AudioFormat, DropReason, InvalidTypeError, PlaybackGate
 from integrations.openai_realtime import AUDIO_DELTA_TYPES, RealtimeTap
 from integrations.pipecat._hooks import attach_socket, check_pipecat_version
 from integrations.pipecat._processor import TAG_KEY, AudioTag, GateProcessor, frame_view
@@ -285,19 +285,15 @@ def install_gate(
         The installation.
 
     Raises:
-        PipecatVersionError: If pipecat-ai is not 1.14.x, or lacks a hook.
-        PipecatServiceError: If ``service`` is not an ``OpenAIRealtimeLLMService``.
-        PipecatInstallError: If the service is already connected.
+        UnsupportedVersionError: If pipecat-ai is not 1.14.x, or lacks a hook.
+        InvalidTypeError: If ``service`` is not an ``OpenAIRealtimeLLMService``.
+        StateError: If the service is already connected.
     """
     check_pipecat_version()
     if not isinstance(service, OpenAIRealtimeLLMService):
-        raise PipecatServiceError(
+        raise InvalidTypeError(
             f"install_gate needs an OpenAIRealtimeLLMService, got {type(service).__name__}"
         )
     if gate is None:
         gate = PlaybackGate(audio_format=AudioFormat(sample_rate=_RATE))
     return PipecatGate(gate, service, truncate_wait_s=truncate_wait_s)
-
-
-class PipecatServiceError(GateError, TypeError):
-    """``install_gate`` was given something other than an OpenAI Realtime service."""
