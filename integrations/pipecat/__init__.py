@@ -18,6 +18,7 @@ after the service connected).
 from integrations.pipecat._hooks import (
     PRIVATE_API,
     SUPPORTED_PIPECAT,
+    SocketTap,
     check_pipecat_version,
     missing_private_api,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "PipecatGate",
     "PlayoutLedger",
     "PurgeCounts",
+    "SocketTap",
     "TruncateRecord",
     "check_pipecat_version",
     "install_gate",

@@ -123,7 +123,10 @@ class SocketTap:
             except ValueError:
                 event = None
             if isinstance(event, dict):
-                self._on_receive(event)
+                try:
+                    self._on_receive(event)
+                except Exception:  # never into Pipecat's receive loop: it would end it
+                    logger.exception("playback-gate failed on a server event; passing it on")
             yield message
 
     async def send(self, message: str | bytes) -> None:
@@ -139,7 +142,11 @@ class SocketTap:
         if not isinstance(event, dict):
             await self.ws.send(message)
             return
-        outgoing = self._on_send(event)
+        try:
+            outgoing = self._on_send(event)
+        except Exception:  # a gate bug must not cost Pipecat its event
+            logger.exception("playback-gate failed on a client event; sending it unchanged")
+            outgoing = event
         if outgoing is not None:
             await self.ws.send(json.dumps(outgoing))
 

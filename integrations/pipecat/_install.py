@@ -63,7 +63,7 @@ class TruncateRecord:
     received_ms: int
 
 
-@dataclass
+@dataclass(eq=False)
 class PipecatGate:
     """A gate wired into one Pipecat OpenAI Realtime service; see :func:`install_gate`.
 
@@ -102,10 +102,15 @@ class PipecatGate:
     def purge(self, generation_id: str, reason: DropReason) -> None:
         """A reply was flagged: one targeted cancel if it streams, then purge the output.
 
+        Called by the gate on the flagging thread; the work runs on the pipeline's loop.
+
         Args:
             generation_id: The flagged response.
             reason: Why.
         """
+        self.processor.on_loop(lambda: self._purge(generation_id, reason))
+
+    def _purge(self, generation_id: str, reason: DropReason) -> None:
         if generation_id in self.tap.in_progress():
             self._cancel(generation_id)
         self.processor.purge(generation_id, reason)

@@ -166,7 +166,7 @@ class GateProcessor(FrameProcessor):
     # ---- purge (the gate's sink) ---------------------------------------------------
 
     def purge(self, generation_id: str, reason: DropReason) -> None:
-        """Purge ``generation_id`` from the transport; called by the gate on each flag.
+        """Purge ``generation_id`` from the transport, if it holds only flagged audio.
 
         Args:
             generation_id: The flagged generation.
@@ -220,6 +220,22 @@ class GateProcessor(FrameProcessor):
             loop.call_soon_threadsafe(lambda: self._track(loop.create_task(coro)))
         else:
             coro.close()
+
+    def on_loop(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` now if on the pipeline's loop (or before it started), else soon on it.
+
+        Args:
+            fn: The call.
+        """
+        loop = self._loop
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if loop is None or running is loop or loop.is_closed():
+            fn()
+        else:
+            loop.call_soon_threadsafe(fn)
 
     def _track(self, task: asyncio.Task[None]) -> None:
         self._tasks.add(task)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
 import numpy as np
 import pytest
 from pipecat.services.openai.realtime.llm import OpenAIRealtimeLLMService
@@ -10,6 +15,7 @@ from gate import InvalidTypeError, StateError, UnsupportedVersionError
 from integrations.pipecat import (
     PRIVATE_API,
     PlayoutLedger,
+    SocketTap,
     check_pipecat_version,
     install_gate,
     missing_private_api,
@@ -104,3 +110,35 @@ def test_install_refuses_what_it_cannot_gate() -> None:
     vars(llm)["_websocket"] = object()  # as if the pipeline had started
     with pytest.raises(StateError, match="before the pipeline starts"):
         install_gate(llm)
+
+
+class _FakeSocket:
+    def __init__(self, messages: list[str]) -> None:
+        self.messages = messages
+        self.sent: list[str] = []
+
+    async def _iterate(self) -> AsyncIterator[str]:
+        for message in self.messages:
+            yield message
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._iterate()
+
+    async def send(self, message: str) -> None:
+        self.sent.append(message)
+
+
+def test_a_failing_hook_never_reaches_pipecat() -> None:
+    def broken(_event: dict[str, Any]) -> Any:
+        raise RuntimeError("a gate bug")
+
+    ws = _FakeSocket(['{"type": "session.created"}', "not json", '{"type": "response.done"}'])
+    tap = SocketTap(ws, broken, broken)
+
+    async def run() -> list[str | bytes]:
+        received = [m async for m in tap]
+        await tap.send(json.dumps({"type": "response.cancel"}))
+        return received
+
+    assert asyncio.run(run()) == ws.messages
+    assert [json.loads(m) for m in ws.sent] == [{"type": "response.cancel"}]
