@@ -229,11 +229,11 @@ class PipecatGate:
         measured = self.processor.transport is not None
         deadline = time.monotonic() + self.truncate_wait_s
         # Wait until the transport holds nothing of the item (its frames may be
-        # queued ahead of live audio), then for the chunk in flight when it was
-        # cleared, if any: one chunk's time, twice over.
+        # queued ahead of live audio), then for the chunk it was writing when it
+        # was cleared, if it was writing one.
         while measured and playout.holds_item(item_id) and time.monotonic() < deadline:
             await asyncio.sleep(_POLL_S)
-        in_flight_until = time.monotonic() + 2 * self.processor.chunk_seconds()
+        in_flight_until = time.monotonic() + self.processor.in_flight_wait()
         while measured and playout.unsettled and time.monotonic() < in_flight_until:
             await asyncio.sleep(_POLL_S)
         playout.settle()

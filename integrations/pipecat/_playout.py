@@ -7,11 +7,11 @@ FIFO order: the gate's processor reports each audio frame it forwards
 wrote (:meth:`PlayoutLedger.played`) and each interruption that dropped what it
 held (:meth:`PlayoutLedger.interrupted`).
 
-An interruption leaves at most the chunk being written (and, rarely, frames not
-yet dequeued) to play. When the transport runs at the audio's own rate, chunks
-are byte-exact slices of what was forwarded, so such a chunk is matched against
-the dropped audio by content; at another rate it is attributed to no one. Either
-way a count can only fall short of what played, never exceed it.
+An interruption leaves at most the chunk being written to play. When the transport
+runs at the audio's own rate, chunks are byte-exact slices of what was forwarded,
+so such a chunk is matched against the dropped audio by content; at another rate
+it is attributed to no one. Either way a count can only fall short of what
+played, never exceed it.
 """
 
 from __future__ import annotations
@@ -95,6 +95,7 @@ class PlayoutLedger:
         if self._doomed:
             comparable = all(span.rate == rate for span in self._doomed)
             if comparable and self._consume(self._doomed, audio, rate):
+                self._doomed.clear()  # the chunk in flight: the transport dropped the rest
                 return
             self._doomed.clear()
             if not comparable:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,10 @@ TAG_KEY = "playback_gate"
 """Key of the :class:`AudioTag` in an audio frame's ``metadata``."""
 
 _DEADLINE_POLL_S = 0.25  # longest sleep of the deadline watchdog
+
+IN_FLIGHT_MAX_S = 0.5
+"""Longest wait for the chunk being written when the transport was cleared (see
+:meth:`GateProcessor.in_flight_wait`); it usually shows up within one chunk time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +124,8 @@ class GateProcessor(FrameProcessor):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._watchdog: asyncio.Task[None] | None = None
+        self._last_chunk_at = float("-inf")
+        self._interrupted_at = float("-inf")
 
     # ---- frames ---------------------------------------------------------------
 
@@ -278,5 +285,20 @@ class GateProcessor(FrameProcessor):
     def _on_transport_push(self, _transport: BaseOutputTransport, frame: Frame) -> None:
         if isinstance(frame, TTSAudioRawFrame):
             self.playout.played(frame.audio, frame.sample_rate)
+            self._last_chunk_at = time.monotonic()
         elif isinstance(frame, InterruptionFrame):
             self.playout.interrupted()
+            self._interrupted_at = time.monotonic()
+
+    def in_flight_wait(self) -> float:
+        """Seconds to wait for the chunk the transport may have been writing when cleared.
+
+        None if it had been idle (no chunk written for two chunk times before the
+        interruption); else up to :data:`IN_FLIGHT_MAX_S`, which a busy loop needs.
+
+        Returns:
+            How long to wait at most, from now.
+        """
+        if self._interrupted_at - self._last_chunk_at > 2 * self.chunk_seconds():
+            return 0.0
+        return max(0.0, self._interrupted_at + IN_FLIGHT_MAX_S - time.monotonic())

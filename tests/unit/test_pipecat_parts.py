@@ -62,9 +62,20 @@ def test_after_an_interruption_the_chunk_in_flight_is_matched_by_content() -> No
     assert ledger.unsettled
     ledger.played(pcm(101, 40), RATE)  # the chunk being written when it was cleared
     assert ledger.played_ms("i1", RATE) == 80
-    ledger.played(pcm(300, 40), RATE)  # new audio: the dropped rest is given up
-    assert not ledger.unsettled
+    assert not ledger.unsettled, "the rest was dropped"
+    ledger.played(pcm(300, 40), RATE)
     assert ledger.played_ms("i1", RATE) == 80
+    assert ledger.played_ms("i2", RATE) == 40
+
+
+def test_a_new_chunk_after_an_interruption_gives_up_the_dropped_audio() -> None:
+    ledger = PlayoutLedger()
+    ledger.forwarded("r1", "i1", pcm(100, 200), RATE)
+    ledger.interrupted()  # nothing was being written
+    ledger.forwarded("r2", "i2", pcm(300, 40), RATE)
+    ledger.played(pcm(300, 40), RATE)
+    assert not ledger.unsettled
+    assert ledger.played_ms("i1", RATE) == 0
     assert ledger.played_ms("i2", RATE) == 40
 
 
