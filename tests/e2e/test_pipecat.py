@@ -324,6 +324,8 @@ async def test_truncate_of_a_reply_queued_behind_another(gated: bool) -> None:
             t_cut = await rig.interrupt()
             await asyncio.wait_for(cut.done.wait(), 5)
             await asyncio.sleep(0.3)
+            if gated:  # held until the chunk in flight is accounted for
+                await until(lambda: bool(sim.context_edits("truncate", item_id=cut.item_id)))
     outcome = cut_outcome(sim, rig, cut, t_cut, first)
     check("interrupted while queued behind another reply", gated, outcome, leaks_alone=False)
     if gated:
