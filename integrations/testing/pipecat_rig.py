@@ -105,11 +105,15 @@ class RecordingOutput(BaseOutputTransport):
         return np.concatenate(parts) if parts else np.zeros(0, np.int16)
 
     def per_response(self, since: float = 0.0) -> dict[int, int]:
-        """Samples played per simulator response number, since ``since``."""
+        """Samples played per simulator response number, since ``since``, at 24 kHz.
+
+        At another output rate, counts are scaled back to 24 kHz (rounded down).
+        """
         counts: dict[int, int] = {}
         for run in identify(self.samples(since)):
             counts[run.response] = counts.get(run.response, 0) + run.length
-        return counts
+        rate = self._params.audio_out_sample_rate or RATE
+        return {r: n * RATE // rate for r, n in counts.items()}
 
     def chunks_of(self, response: int) -> dict[int, int]:
         """Samples played per chunk number of one response."""
@@ -167,6 +171,7 @@ async def pipecat_rig(
     gated: bool,
     server_vad: bool = False,
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+    output_rate: int = RATE,
 ) -> AsyncIterator[PipecatRig]:
     """Run a real Pipecat pipeline against ``sim``; the first reply is asked for at start.
 
@@ -177,6 +182,7 @@ async def pipecat_rig(
             the context aggregators; ``False`` is manual turn mode
             (``turn_detection=False``).
         request_timeout: The gate's ``response.create`` deadline.
+        output_rate: The output transport's rate (Pipecat resamples to it).
 
     Yields:
         The rig, once the pipeline started and the session is configured.
@@ -193,7 +199,7 @@ async def pipecat_rig(
             session_properties=events.SessionProperties(audio=audio)
         ),
     )
-    output = RecordingOutput()
+    output = RecordingOutput(output_rate)
     gate = PlaybackGate(audio_format=AudioFormat(RATE), request_timeout=request_timeout)
     installation = install_gate(llm, gate) if gated else None
     context = LLMContext()
@@ -208,7 +214,7 @@ async def pipecat_rig(
         chain.append(pair.assistant())
     worker = PipelineWorker(
         Pipeline(chain),
-        params=PipelineParams(audio_out_sample_rate=RATE),
+        params=PipelineParams(audio_out_sample_rate=output_rate),
         enable_rtvi=False,
         idle_timeout_secs=None,
         check_dangling_tasks=True,

@@ -330,3 +330,26 @@ async def test_truncate_of_a_reply_queued_behind_another(gated: bool) -> None:
     check("interrupted while queued behind another reply", gated, outcome, leaks_alone=False)
     if gated:
         assert len(outcome.truncates) == 1  # the gate's: Pipecat sent none
+
+
+async def test_interrupted_reply_at_another_output_rate() -> None:
+    """The same cut with the transport at 48 kHz (Pipecat resamples and re-chunks): the
+    gate drops the rest, and its truncate never claims more than played (here the chunk
+    in flight can't be matched by content, so it is left out: up to one chunk short).
+
+    Healthy replies are checked at 24 kHz only: at 48 kHz the marker decoder misses about
+    125 samples of each reply at the resampler's edges, with or without the gate.
+    """
+    async with RealtimeSimulator() as sim:
+        sim.enqueue(HEALTHY, ResponsePlan.for_duration(3.0, ignore_cancel=True), HEALTHY)
+        async with pipecat_rig(sim, gated=True, output_rate=48_000) as rig:
+            first, cut = await after_a_healthy_reply(rig)
+            await until(lambda: played(rig, cut) >= RATE)
+            t_cut = await rig.interrupt()
+            await asyncio.wait_for(cut.done.wait(), 5)
+            last = await healthy_reply(rig, 3)
+    outcome = cut_outcome(sim, rig, cut, t_cut, first, last)
+    FIGURES["interrupted, cancel ignored, output at 48 kHz"] = {"gate": outcome}
+    assert outcome.unwanted == 0
+    [(end_ms, played_ms)] = outcome.truncates
+    assert played_ms - 40 <= end_ms <= played_ms
