@@ -128,11 +128,25 @@ class PlayoutLedger:
         return list(items)
 
     def held_bytes(self, response_id: str) -> int:
-        """Return the bytes of ``response_id`` forwarded and not yet played or dropped."""
+        """Return the bytes of ``response_id`` forwarded and not yet played or dropped.
+
+        Args:
+            response_id: The response.
+
+        Returns:
+            The byte count, at the audio's own rate.
+        """
         return sum(s.left for s in self._pending if s is not None and s.response_id == response_id)
 
     def holds_item(self, item_id: str) -> bool:
-        """Return whether the transport holds audio of ``item_id`` it will still play."""
+        """Return whether the transport holds audio of ``item_id`` it will still play.
+
+        Args:
+            item_id: The item.
+
+        Returns:
+            ``True`` while any of its forwarded audio is neither played nor dropped.
+        """
         return any(s is not None and s.item_id == item_id for s in self._pending)
 
     @property
@@ -146,6 +160,9 @@ class PlayoutLedger:
         Args:
             item_id: The item.
             rate: The item's sample rate.
+
+        Returns:
+            The milliseconds.
         """
         return self.played_bytes.get(item_id, 0) * 1000 // (rate * _BYTES_PER_SAMPLE)
 

@@ -24,7 +24,15 @@ from pipecat.transports.base_output import BaseOutputTransport
 from gate import DropReason, PlaybackGate
 from integrations.pipecat._playout import PlayoutLedger
 
-__all__ = ["TAG_KEY", "AudioTag", "GateProcessor", "tag_of"]
+__all__ = [
+    "IN_FLIGHT_MAX_S",
+    "TAG_KEY",
+    "AudioTag",
+    "GateProcessor",
+    "PurgeCounts",
+    "frame_view",
+    "tag_of",
+]
 
 logger = logging.getLogger("playback_gate.pipecat")
 
@@ -54,7 +62,14 @@ class AudioTag:
 
 
 def tag_of(frame: Frame) -> AudioTag | None:
-    """Return a frame's :class:`AudioTag`, or ``None`` if it has none."""
+    """Return a frame's :class:`AudioTag`.
+
+    Args:
+        frame: Any Pipecat frame.
+
+    Returns:
+        The tag, or ``None`` if the frame has none.
+    """
     tag = frame.metadata.get(TAG_KEY)
     return tag if isinstance(tag, AudioTag) else None
 
@@ -69,7 +84,14 @@ class _FrameView:
 
 
 def frame_view(frame: OutputAudioRawFrame) -> _FrameView:
-    """Return the gate's view of a Pipecat audio frame."""
+    """Return the gate's view of a Pipecat audio frame (no copy of the audio).
+
+    Args:
+        frame: The audio frame.
+
+    Returns:
+        Its sample rate, channel count and samples per channel.
+    """
     return _FrameView(frame.sample_rate, frame.num_channels, frame.num_frames)
 
 
