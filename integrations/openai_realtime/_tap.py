@@ -70,6 +70,8 @@ from integrations.openai_realtime._events import (
     require_mapping,
     require_str,
 )
+from integrations.openai_realtime._history import HistoryKeeper
+from integrations.openai_realtime._items import ItemBook
 
 __all__ = ["RealtimeTap", "TapAudio", "UnattributedPolicy"]
 
@@ -155,6 +157,9 @@ class RealtimeTap:
         max_malformed_kept: Bound on :attr:`malformed_events`.
         on_malformed: Called with each :class:`MalformedEvent` (e.g. to attach
             a trace line number). Exceptions from it are logged.
+        keep_history: Keep the server's conversation honest for every reply the
+            gate kills (:mod:`~integrations.openai_realtime._history`): the edits go
+            out through ``send``. Report what played with :meth:`playout_final`.
 
     Raises:
         InvalidTypeError: If ``gate`` is not a :class:`~gate.PlaybackGate`.
@@ -175,6 +180,7 @@ class RealtimeTap:
         max_delta_chars: int = 1 << 20,
         max_malformed_kept: int = 1000,
         on_malformed: Callable[[MalformedEvent], None] | None = None,
+        keep_history: bool = True,
     ) -> None:
         if not isinstance(gate, PlaybackGate):
             raise InvalidTypeError(f"gate must be a PlaybackGate, got {type(gate).__name__}")
@@ -208,6 +214,10 @@ class RealtimeTap:
         self._attribution = Attribution(max_tracked)
         self._endings = ResponseEndings(gate, self._attribution)
         self._warned_unstamped = False
+        self.items = ItemBook(max_tracked)
+        """Each reply's output items and the audio sent for each."""
+        self.history = HistoryKeeper(gate, self.items, send) if keep_history else None
+        """Sends the deletes and truncates killed replies need (``None`` if off)."""
 
     # ---- public API -----------------------------------------------------------
 
@@ -232,6 +242,7 @@ class RealtimeTap:
             if not isinstance(event, Mapping):
                 raise MalformedEventError("event is not a JSON object")
             kind = require_str(event, "type")
+            self.items.observe_client(kind, event)
             if kind == "response.create":
                 self._on_response_create(event)
             elif kind == "response.cancel":
@@ -261,6 +272,7 @@ class RealtimeTap:
             kind = event.get("type")
             if not isinstance(kind, str) or not kind:
                 raise MalformedEventError("'type' must be a non-empty string")
+            done = self.items.observe_server(kind, event, self.output_format)
             if kind in AUDIO_DELTA_TYPES:
                 if not self.decode_audio:
                     return None
@@ -277,12 +289,30 @@ class RealtimeTap:
                 self._endings.on_error(event)
             elif kind not in KNOWN_SERVER_TYPES:
                 raise MalformedEventError("unknown server event type")
+            if done is not None and self.history is not None:
+                self.history.check(done.response_id)
         except MalformedEventError as e:
             self._malformed("server", event, str(e))
         except Exception as e:
             logger.exception("tap failed on a server event")
             self._malformed("server", event, f"internal error: {e!r}")
         return None
+
+    def playout_final(self, response_id: str, samples: int, sample_rate: int) -> None:
+        """Say the output stage will play no more of a reply, and how much of it played.
+
+        Args:
+            response_id: The reply.
+            samples: Samples of it the listener heard, in all.
+            sample_rate: Their rate.
+        """
+        if self.history is not None:
+            self.history.playout_final(response_id, samples, sample_rate)
+
+    def close(self) -> None:
+        """Stop the history keeper listening to the gate's flags (the tap stays usable)."""
+        if self.history is not None:
+            self.history.close()
 
     def in_progress(self) -> list[str]:
         """Return the ids of responses created and not yet done, oldest first."""
