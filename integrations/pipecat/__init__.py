@@ -24,7 +24,6 @@ from integrations.pipecat._hooks import (
 )
 from integrations.pipecat._install import (
     PipecatGate,
-    TruncateRecord,
     install_gate,
 )
 from integrations.pipecat._playout import PlayoutLedger
@@ -40,7 +39,6 @@ __all__ = [
     "PlayoutLedger",
     "PurgeCounts",
     "SocketTap",
-    "TruncateRecord",
     "check_pipecat_version",
     "install_gate",
     "missing_private_api",

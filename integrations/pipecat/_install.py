@@ -10,9 +10,14 @@ Wiring, for one :class:`OpenAIRealtimeLLMService`:
   and a delta after ``response.done`` is marked a straggler there, at the edge;
 - a :class:`GateProcessor` for the pipeline, just before ``transport.output()``;
 - outgoing events: ``response.create`` is stamped (exact binding), Pipecat's bare
-  ``response.cancel`` is aimed at the reply in progress, every flagged reply in
-  progress gets one targeted cancel, and a ``conversation.item.truncate`` is held
-  until the item stopped playing, then sent with what actually played.
+  ``response.cancel`` is aimed at the reply in progress, and every flagged reply in
+  progress gets one targeted cancel;
+- the conversation's history: Pipecat's ``conversation.item.truncate`` (timed from
+  the first delta's arrival, not from playout) is not sent; the reply is flagged
+  instead, and once the transport holds nothing of it, what played is reported to
+  the tap (``playout_final``), whose history keeper sends the one truncate (or the
+  delete, if none of it played) the item needs. A reply the transport was cleared
+  in the middle of is flagged the same way, whoever cleared it.
 """
 
 from __future__ import annotations
@@ -32,35 +37,13 @@ from integrations.openai_realtime import AUDIO_DELTA_TYPES, RealtimeTap
 from integrations.pipecat._hooks import attach_socket, check_pipecat_version
 from integrations.pipecat._processor import TAG_KEY, AudioTag, GateProcessor, frame_view
 
-__all__ = ["PipecatGate", "TruncateRecord", "install_gate"]
+__all__ = ["PipecatGate", "install_gate"]
 
 logger = logging.getLogger("playback_gate.pipecat")
 
 _RATE = 24_000  # the OpenAI Realtime service's output rate in Pipecat (PCM16 mono)
 _MAX_TRACKED = 1024  # items and cancelled responses remembered (oldest forgotten)
 _POLL_S = 0.005
-
-
-@dataclass(frozen=True)
-class TruncateRecord:
-    """One ``conversation.item.truncate`` the gate sent in Pipecat's place.
-
-    Attributes:
-        item_id: The item.
-        response_id: Its response, if known.
-        requested_ms: ``audio_end_ms`` as Pipecat computed it (arrival time);
-            ``None`` when Pipecat sent no truncate for a cut item.
-        sent_ms: ``audio_end_ms`` sent: what played, never more than received.
-        played_ms: What the output played of the item when it was sent.
-        received_ms: Audio of the item received from the server.
-    """
-
-    item_id: str
-    response_id: str | None
-    requested_ms: int | None
-    sent_ms: int
-    played_ms: int | None
-    received_ms: int
 
 
 @dataclass(eq=False)
@@ -72,24 +55,24 @@ class PipecatGate:
         service: The service.
         tap: The OpenAI Realtime tap on its events.
         processor: Put it in the pipeline just before ``transport.output()``.
-        truncate_wait_s: Longest a truncate is held while the item still plays.
-        truncates: Every truncate sent in Pipecat's place.
+        playout_wait_s: Longest a flagged reply's playout is waited for before what
+            played of it is reported (its audio may be queued ahead of live audio).
         cancels_sent: Response ids that got a targeted cancel, oldest first.
+        history_edits: The truncates and deletes sent for killed replies (the tap's
+            history keeper decides them).
     """
 
     gate: PlaybackGate
     service: OpenAIRealtimeLLMService
-    truncate_wait_s: float = 2.0
+    playout_wait_s: float = 2.0
     tap: RealtimeTap = field(init=False)
     processor: GateProcessor = field(init=False)
-    truncates: list[TruncateRecord] = field(default_factory=list)
     cancels_sent: OrderedDict[str, None] = field(default_factory=OrderedDict)
-    _items: OrderedDict[str, tuple[str, int]] = field(default_factory=OrderedDict)
-    _truncated: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    history_edits: list[dict[str, Any]] = field(default_factory=list)
     _last_delta: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
-        self.tap = RealtimeTap(self.gate, send=self._on_tap_cancel, decode_audio=False)
+        self.tap = RealtimeTap(self.gate, send=self._on_tap_send, decode_audio=False)
         self.processor = GateProcessor(
             self.gate, on_interruption=self._on_interruption, on_cut=self._on_cut
         )
@@ -114,6 +97,8 @@ class PipecatGate:
         if generation_id in self.tap.in_progress():
             self._cancel(generation_id)
         self.processor.purge(generation_id, reason)
+        if self.processor.transport is not None:
+            self.processor.spawn(self._report_playout(generation_id))
 
     # ---- events from the socket hook ----------------------------------------------
 
@@ -122,8 +107,6 @@ class PipecatGate:
             response_id, item_id = event.get("response_id"), event.get("item_id")
             if isinstance(response_id, str) and isinstance(item_id, str):
                 self._last_delta = (response_id, item_id)
-                _, received = self._items.get(item_id, (response_id, 0))
-                self._remember_item(item_id, response_id, received + _b64_len(event.get("delta")))
         self.tap.on_server_event(event)
 
     def _on_client_event(self, event: dict[str, Any]) -> dict[str, Any] | None:
@@ -143,8 +126,11 @@ class PipecatGate:
                 self._note_cancel(target)
                 event = targeted
         elif kind == "conversation.item.truncate":
-            self._hold_truncate(event)
-            return None
+            response_id = self._response_of(event.get("item_id"))
+            if response_id is not None:
+                # Pipecat's value is arrival time; the history keeper sends what played.
+                self.gate.flag(response_id, DropReason.INTERRUPTED, "Pipecat truncated it")
+                return None
         self.tap.on_client_event(event)
         return event
 
@@ -167,10 +153,15 @@ class PipecatGate:
 
     # ---- cancels --------------------------------------------------------------------
 
-    def _on_tap_cancel(self, cancel: dict[str, Any]) -> None:
-        response_id = cancel.get("response_id")
-        if isinstance(response_id, str):
+    def _on_tap_send(self, event: dict[str, Any]) -> None:
+        # The tap sends targeted cancels and its history keeper's truncates and deletes.
+        response_id = event.get("response_id")
+        if event.get("type") == "response.cancel" and isinstance(response_id, str):
             self._cancel(response_id)
+            return
+        self.history_edits.append(event)
+        del self.history_edits[: max(0, len(self.history_edits) - _MAX_TRACKED)]
+        self.processor.spawn(self._send(event))
 
     def _cancel(self, response_id: str) -> None:
         if response_id in self.cancels_sent:
@@ -197,81 +188,42 @@ class PipecatGate:
         live = [r for r in self.tap.in_progress() if not self.tap.is_out_of_band(r)]
         return live[-1] if live else None
 
-    # ---- truncate honesty --------------------------------------------------------------
+    # ---- the conversation's history ----------------------------------------------------
 
-    def _on_cut(self, item_ids: list[str]) -> None:
-        # The transport was cleared while holding these items' audio: the user heard
-        # part of each. Pipecat truncates only the item it tracks, if any; the
-        # server must learn where every other one stopped too.
-        for item_id in item_ids:
-            if item_id not in self._truncated:
-                event = {"type": "conversation.item.truncate", "item_id": item_id}
-                self._hold_truncate({**event, "content_index": 0, "audio_end_ms": None})
+    def _on_cut(self, response_ids: list[str]) -> None:
+        # The transport was cleared holding these replies' audio: each was cut where it
+        # stopped playing, so each is killed and its history edited to match.
+        for response_id in response_ids:
+            self.gate.flag(response_id, DropReason.INTERRUPTED, "cut in the output")
 
-    def _hold_truncate(self, event: dict[str, Any]) -> None:
-        item_id = event.get("item_id")
-        known = self._items.get(item_id) if isinstance(item_id, str) else None
-        if known is None:
-            self.tap.on_client_event(event)
-            self.processor.spawn(self._send(event))  # not ours to judge
-            return
-        if item_id in self._truncated:
-            return  # one truncate per item: it went out already, with what played
-        self._truncated[str(item_id)] = None
-        while len(self._truncated) > _MAX_TRACKED:
-            self._truncated.popitem(last=False)
-        response_id = known[0]
-        self.gate.flag(response_id, DropReason.INTERRUPTED, "Pipecat truncated its item")
-        self.processor.spawn(self._send_truncate(event, str(item_id), response_id))
+    def _response_of(self, item_id: object) -> str | None:
+        if not isinstance(item_id, str):
+            return None
+        for reply in reversed(self.tap.items.replies()):  # rare: a truncate, newest first
+            if item_id in reply.items:
+                return reply.response_id
+        return None
 
-    async def _send_truncate(self, event: dict[str, Any], item_id: str, response_id: str) -> None:
+    async def _report_playout(self, response_id: str) -> None:
+        """Once the transport can play no more of a flagged reply, tell the tap what did."""
         playout = self.processor.playout
-        measured = self.processor.transport is not None
-        deadline = time.monotonic() + self.truncate_wait_s
-        # Wait until the transport holds nothing of the item (its frames may be
-        # queued ahead of live audio), then for the chunk it was writing when it
-        # was cleared, if it was writing one.
-        while measured and playout.holds_item(item_id) and time.monotonic() < deadline:
+        deadline = time.monotonic() + self.playout_wait_s
+        # Its audio may be queued ahead of live audio (it plays out), or be on its
+        # way out with an interruption; then the chunk being written may still count.
+        while playout.holds_response(response_id) and time.monotonic() < deadline:
             await asyncio.sleep(_POLL_S)
         in_flight_until = time.monotonic() + self.processor.in_flight_wait()
-        while measured and playout.unsettled and time.monotonic() < in_flight_until:
+        while playout.unsettled and time.monotonic() < in_flight_until:
             await asyncio.sleep(_POLL_S)
         playout.settle()
-        received_ms = self._items.get(item_id, (response_id, 0))[1] * 1000 // (_RATE * 2)
-        requested = event.get("audio_end_ms")
-        requested_ms = requested if isinstance(requested, int) else None
-        played_ms = playout.played_ms(item_id, _RATE) if measured else None
-        if played_ms is not None:
-            sent_ms = min(played_ms, received_ms)
-        else:
-            sent_ms = min(requested_ms or 0, received_ms)
-        outgoing = {**event, "audio_end_ms": sent_ms}
-        self.truncates.append(
-            TruncateRecord(item_id, response_id, requested_ms, sent_ms, played_ms, received_ms)
-        )
-        self.tap.on_client_event(outgoing)
-        await self._send(outgoing)
-
-    def _remember_item(self, item_id: str, response_id: str, received: int) -> None:
-        self._items[item_id] = (response_id, received)
-        self._items.move_to_end(item_id)
-        while len(self._items) > _MAX_TRACKED:
-            self._items.popitem(last=False)
-
-
-def _b64_len(delta: object) -> int:
-    """Decoded length of a base64 string, without decoding it (0 if not a string)."""
-    if not isinstance(delta, str):
-        return 0
-    n = len(delta)
-    return n * 3 // 4 - (delta.endswith("=") + delta.endswith("=="))
+        self.tap.playout_final(response_id, playout.played_samples(response_id), _RATE)
 
 
 def install_gate(
     service: OpenAIRealtimeLLMService,
     gate: PlaybackGate | None = None,
     *,
-    truncate_wait_s: float = 2.0,
+    playout_wait_s: float = 2.0,
 ) -> PipecatGate:
     """Gate a Pipecat OpenAI Realtime service; put ``.processor`` before the output.
 
@@ -284,7 +236,8 @@ def install_gate(
     Args:
         service: The service, before the pipeline starts.
         gate: The gate; a new 24 kHz one (10 s request deadline) if omitted.
-        truncate_wait_s: Longest a truncate is held while the item still plays.
+        playout_wait_s: Longest a flagged reply's playout is waited for (see
+            :class:`PipecatGate`).
 
     Returns:
         The installation.
@@ -301,4 +254,4 @@ def install_gate(
         )
     if gate is None:
         gate = PlaybackGate(audio_format=AudioFormat(sample_rate=_RATE))
-    return PipecatGate(gate, service, truncate_wait_s=truncate_wait_s)
+    return PipecatGate(gate, service, playout_wait_s=playout_wait_s)

@@ -117,15 +117,15 @@ class PlayoutLedger:
                 held.add(span.response_id)
         return held
 
-    def items_held(self) -> list[str]:
-        """Return the items of :meth:`holds`, oldest first."""
-        items: dict[str, None] = {}
+    def responses_held(self) -> list[str]:
+        """Return the responses of :meth:`holds`, oldest first."""
+        found: dict[str, None] = {}
         for span in self._pending:
             if span is None:
-                items.clear()
+                found.clear()
             else:
-                items[span.item_id] = None
-        return list(items)
+                found[span.response_id] = None
+        return list(found)
 
     def held_bytes(self, response_id: str) -> int:
         """Return the bytes of ``response_id`` forwarded and not yet played or dropped.
@@ -138,16 +138,27 @@ class PlayoutLedger:
         """
         return sum(s.left for s in self._pending if s is not None and s.response_id == response_id)
 
-    def holds_item(self, item_id: str) -> bool:
-        """Return whether the transport holds audio of ``item_id`` it will still play.
+    def holds_response(self, response_id: str) -> bool:
+        """Return whether any forwarded audio of ``response_id`` is neither played nor dropped.
 
         Args:
-            item_id: The item.
+            response_id: The response.
 
         Returns:
-            ``True`` while any of its forwarded audio is neither played nor dropped.
+            ``True`` while the transport may still play some of it.
         """
-        return any(s is not None and s.item_id == item_id for s in self._pending)
+        return any(s is not None and s.response_id == response_id for s in self._pending)
+
+    def played_samples(self, response_id: str) -> int:
+        """Return the samples of ``response_id`` played (PCM16 mono, at its own rate).
+
+        Args:
+            response_id: The response.
+
+        Returns:
+            The sample count.
+        """
+        return self.played_by_response.get(response_id, 0) // _BYTES_PER_SAMPLE
 
     @property
     def unsettled(self) -> bool:

@@ -123,8 +123,8 @@ class GateProcessor(FrameProcessor):
     Args:
         gate: The gate.
         on_interruption: Called when an ``InterruptionFrame`` passes downstream.
-        on_cut: Called with the items whose audio the transport was holding when
-            it was cleared (by an interruption passing, or by a purge).
+        on_cut: Called with the responses whose audio the transport was holding
+            when it was cleared (by an interruption passing, or by a purge).
         name: Processor name.
     """
 
@@ -225,7 +225,7 @@ class GateProcessor(FrameProcessor):
 
     def _clearing(self) -> None:
         """An interruption is on its way to the transport: what it holds is cut."""
-        cut = self.playout.items_held()
+        cut = self.playout.responses_held()
         self.playout.barrier()
         if cut and self.on_cut is not None:
             self.on_cut(cut)

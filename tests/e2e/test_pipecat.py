@@ -154,11 +154,13 @@ def check(case: str, gated: bool, outcome: Outcome, *, leaks_alone: bool = True)
 def check_unwanted_reply(
     case: str, rig: PipecatRig, unwanted: ResponseRecord, *healthy: ResponseRecord
 ) -> None:
-    """A reply none of which should play: :func:`check`, and with the gate, one targeted
-    cancel, aimed at it."""
+    """A reply none of which should play: :func:`check`; with the gate, one targeted
+    cancel aimed at it, and its item deleted from the server's conversation."""
     if rig.gated is not None:
         assert list(rig.gated.cancels_sent) == [unwanted.response_id]
-    outcome = Outcome(played(rig, unwanted), healthy_lost(rig, *healthy))
+        assert len(rig.sim.context_edits("delete", item_id=unwanted.item_id)) == 1
+    held_minus_played = rig.sim.held_ms(unwanted) - played(rig, unwanted) // SAMPLES_PER_MS
+    outcome = Outcome(played(rig, unwanted), healthy_lost(rig, *healthy), [], held_minus_played)
     check(case, rig.gated is not None, outcome)
 
 
@@ -280,7 +282,7 @@ async def test_server_vad_barge_in(gated: bool) -> None:
             await played_out(rig, answer)
     outcome = cut_outcome(sim, rig, cut, t_cut, answer)
     check("server-VAD barge-in (the server cancels)", gated, outcome, leaks_alone=False)
-    assert len(outcome.truncates) == 1  # Pipecat's own, at speech_started
+    assert len(outcome.truncates) == 1  # one edit: Pipecat's is replaced by the gate's when gated
 
 
 async def test_a_flag_never_clears_live_audio() -> None:
