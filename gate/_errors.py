@@ -24,6 +24,7 @@ their package; everything else lives here::
     ├── ProtocolError (ValueError)         a malformed protocol event
     │   └── MalformedEventError              openai_realtime: an event the tap can't use
     ├── TraceError (ValueError)              openai_realtime.trace: a broken trace file
+    ├── PlotUnavailableError (RuntimeError)  openai_realtime.trace: --plot without matplotlib
     ├── UnsupportedVersionError (RuntimeError)  a framework outside the tested range, or a
     │                                      private hook it no longer has
     └── SpeakerError (RuntimeError)          speakers: the device can't play

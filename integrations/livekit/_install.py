@@ -42,6 +42,7 @@ from livekit.agents.voice.speech_handle import SpeechHandle
 
 from gate import DropReason, PlaybackGate, StateError
 from integrations.livekit._gated_output import GatedAudioOutput, missing_private_api
+from integrations.livekit._history import HistoryBridge
 from integrations.livekit._tagging import tag_generation_event
 from integrations.openai_realtime._tap import RealtimeTap, UnattributedPolicy
 
@@ -128,6 +129,7 @@ class GateInstallation:
     _fresh_unsolicited: SpeechHandle | None = None
     _last_reply_timeout: float | None = None
     _handoff_task: asyncio.Task[None] | None = None
+    _history: HistoryBridge | None = None  # OpenAI history edits: see _history
 
     # ---- attaching -----------------------------------------------------------
 
@@ -156,6 +158,7 @@ class GateInstallation:
                 unattributed_policy=self.unattributed_policy,
             )
             self.taps[rt] = tap
+            self._history_bridge().attach(tap)
             rt.on("openai_client_event_queued", tap.on_client_event)
             rt.on("openai_server_event_received", tap.on_server_event)
         logger.debug("gate attached to realtime session %r", rt)
@@ -175,12 +178,20 @@ class GateInstallation:
             if tap is not None:
                 rt.off("openai_client_event_queued", tap.on_client_event)
                 rt.off("openai_server_event_received", tap.on_server_event)
+                tap.close()
+        if self._history is not None:
+            self._history.detach()
         self._rt_sessions.clear()
         self.taps.clear()
         self.gate.remove_sink(self.output)
         if self.session.output.audio is self.output:
             self.session.output.audio = self.output.sink
         _installed.pop(self.session, None)
+
+    def _history_bridge(self) -> HistoryBridge:
+        if self._history is None:
+            self._history = HistoryBridge(self.gate, self.output)
+        return self._history
 
     # ---- listeners (never raise into LiveKit's emitters) ----------------------
 
@@ -251,6 +262,7 @@ class GateInstallation:
             handle, self._fresh_unsolicited = self._fresh_unsolicited, None
         if handle is not None:
             self.output.set_owner(gid, handle)
+            self._history_bridge().watch(gid, handle)
         has_tap = any(rt_tap for rt_tap in self.taps.values() if gid in rt_tap.in_progress())
         if (
             not ev.user_initiated

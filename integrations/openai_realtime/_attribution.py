@@ -174,6 +174,10 @@ class Attribution:
                 self._unstamped.remove(rid)
         return dropped
 
+    def waiting(self) -> list[str]:
+        """Ids of every request still waiting for its response, oldest first."""
+        return list(self._requests)
+
     def default_requests(self) -> list[str]:
         """Ids of waiting requests of the default conversation, oldest first."""
         return [rid for rid, r in self._requests.items() if not r.out_of_band]

@@ -78,6 +78,8 @@ from integrations.openai_realtime._events import (
     require_mapping,
     require_str,
 )
+from integrations.openai_realtime._history import HistoryKeeper
+from integrations.openai_realtime._items import ItemBook
 
 __all__ = ["RealtimeTap", "TapAudio", "UnattributedPolicy"]
 
@@ -145,7 +147,11 @@ class RealtimeTap:
     - ``response.cancel`` (client), ``response.done`` (server) and ``error``
       (server) naming a ``response.create``: flag, retire or fail, per
       :mod:`~integrations.openai_realtime._endings`.
-    - ``session.created`` / ``session.updated``: the output audio format.
+    - ``session.created`` / ``session.updated``: the output audio format. A
+      ``session.created`` after the first means the socket was reconnected: the
+      requests still waiting were sent on the lost one and the client gave up on
+      them, so they are flagged cancelled (a server that resumes sessions may
+      still answer them on the new socket).
     - Every event first expires overdue requests (``gate.expire()``).
 
     Args:
@@ -167,6 +173,9 @@ class RealtimeTap:
             at most about 500 bytes each however large the event).
         on_malformed: Called with each :class:`MalformedEvent` (e.g. to attach
             a trace line number). Exceptions from it are logged.
+        keep_history: Keep the server's conversation honest for every reply the
+            gate kills (:mod:`~integrations.openai_realtime._history`): the edits go
+            out through ``send``. Report what played with :meth:`playout_final`.
 
     Raises:
         InvalidTypeError: If ``gate`` is not a :class:`~gate.PlaybackGate`.
@@ -187,6 +196,7 @@ class RealtimeTap:
         max_delta_chars: int = 1 << 20,
         max_malformed_kept: int = 1000,
         on_malformed: Callable[[MalformedEvent], None] | None = None,
+        keep_history: bool = True,
     ) -> None:
         if not isinstance(gate, PlaybackGate):
             raise InvalidTypeError(f"gate must be a PlaybackGate, got {type(gate).__name__}")
@@ -220,6 +230,11 @@ class RealtimeTap:
         self._attribution = Attribution(max_tracked)
         self._endings = ResponseEndings(gate, self._attribution)
         self._warned_unstamped = False
+        self.items = ItemBook(max_tracked)
+        """Each reply's output items and the audio sent for each."""
+        self.history = HistoryKeeper(gate, self.items, send) if keep_history else None
+        """Sends the deletes and truncates killed replies need (``None`` if off)."""
+        self._server_events = 0
 
     # ---- public API -----------------------------------------------------------
 
@@ -244,6 +259,7 @@ class RealtimeTap:
             if not isinstance(event, Mapping):
                 raise MalformedEventError("event is not a JSON object")
             kind = require_str(event, "type")
+            self.items.observe_client(kind, event)
             if kind == "response.create":
                 self._on_response_create(event)
             elif kind == "response.cancel":
@@ -266,6 +282,7 @@ class RealtimeTap:
             For an audio delta (when ``decode_audio``), the decoded frame and
             its response id, not yet admitted; otherwise ``None``.
         """
+        self._server_events += 1
         try:
             self._expire()
             if not isinstance(event, Mapping):
@@ -273,6 +290,7 @@ class RealtimeTap:
             kind = event.get("type")
             if not isinstance(kind, str) or not kind:
                 raise MalformedEventError("'type' must be a non-empty string")
+            done = self.items.observe_server(kind, event, self.output_format)
             if kind in AUDIO_DELTA_TYPES:
                 if not self.decode_audio:
                     return None
@@ -284,17 +302,38 @@ class RealtimeTap:
             elif kind == "response.done":
                 self._endings.on_response_done(require_mapping(event, "response"))
             elif kind in ("session.created", "session.updated"):
-                self._on_session(require_mapping(event, "session"))
+                session = require_mapping(event, "session")
+                if kind == "session.created":
+                    self._on_new_session()
+                self._on_session(session)
             elif kind == "error":
                 self._endings.on_error(event)
             elif kind not in KNOWN_SERVER_TYPES:
                 raise MalformedEventError("unknown server event type")
+            if done is not None and self.history is not None:
+                self.history.check(done.response_id)
         except (MalformedEventError, InvalidIdError) as e:
             self._malformed("server", event, str(e))
         except Exception as e:
             logger.exception("tap failed on a server event")
             self._malformed("server", event, f"internal error: {e!r}")
         return None
+
+    def playout_final(self, response_id: str, samples: int, sample_rate: int) -> None:
+        """Say the output stage will play no more of a reply, and how much of it played.
+
+        Args:
+            response_id: The reply.
+            samples: Samples of it the listener heard, in all.
+            sample_rate: Their rate.
+        """
+        if self.history is not None:
+            self.history.playout_final(response_id, samples, sample_rate)
+
+    def close(self) -> None:
+        """Stop the history keeper listening to the gate's flags (the tap stays usable)."""
+        if self.history is not None:
+            self.history.close()
 
     def in_progress(self) -> list[str]:
         """Return the ids of responses created and not yet done, oldest first."""
@@ -367,6 +406,14 @@ class RealtimeTap:
         self._attribution.start_response(response_id, out_of_band)
         if duplicate is not None:
             raise MalformedEventError(duplicate)
+
+    def _on_new_session(self) -> None:
+        if self._server_events == 1:
+            return  # the first socket
+        for request_id in self._attribution.waiting():
+            self.gate.flag_request(
+                request_id, DropReason.CANCELLED, "sent before a reconnect, given up with it"
+            )
 
     def _on_session(self, session: Mapping[str, Any]) -> None:
         fmt = output_format_from_session(session)

@@ -68,7 +68,7 @@ def _assert_refused(code: int, err: str, *needles: str) -> None:
 # ---- outputs that could only lose data ------------------------------------------------
 
 
-@pytest.mark.parametrize("flag", ["--out", "--report"])
+@pytest.mark.parametrize("flag", ["--out", "--report", "--plot"])
 @pytest.mark.parametrize("spelling", ["same", "dot", "symlink", "hardlink"])
 def test_an_output_that_is_the_trace_is_refused_and_the_trace_kept(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, spelling: str

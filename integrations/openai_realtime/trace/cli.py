@@ -76,6 +76,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="latest 't' and longest output accepted, seconds (default 14400: 4 hours)",
     )
     parser.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="draw the timeline: one lane per response, what was sent, played and dropped "
+        "(needs matplotlib: the bench extra)",
+    )
+    parser.add_argument(
         "-v", "--verbose", action="store_true", help="log what the tap and the gate decide"
     )
 
@@ -92,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     from integrations.openai_realtime._tap import UnattributedPolicy
-    from integrations.openai_realtime.trace.outputs import OutputPathError
+    from integrations.openai_realtime.trace.outputs import OutputPathError, check_outputs
     from integrations.openai_realtime.trace.reader import MAX_LINE_BYTES, TraceError, TraceLimits
     from integrations.openai_realtime.trace.replay import replay_file
 
@@ -110,6 +116,20 @@ def run(args: argparse.Namespace) -> int:
         if not ok:
             print(f"playback-gate replay: {problem}", file=sys.stderr)
             return 2
+    if args.plot is not None:
+        from integrations.openai_realtime.trace import plot
+
+        try:
+            plot.require_matplotlib()
+            plot.check_destination(args.plot)
+        except (plot.PlotUnavailableError, OSError) as e:
+            print(f"playback-gate replay: {e}", file=sys.stderr)
+            return 2
+    try:  # before anything is read or written; the plot too (replay_file can't know it)
+        check_outputs(args.trace, {"--out": args.out, "--report": args.report, "--plot": args.plot})
+    except OutputPathError as e:
+        print(f"playback-gate replay: {e}", file=sys.stderr)
+        return 2
     gate_logger = logging.getLogger("playback_gate")
     level = gate_logger.level
     if args.verbose:
@@ -129,6 +149,16 @@ def run(args: argparse.Namespace) -> int:
                 max_line_bytes=args.max_line_bytes, max_duration_s=args.max_duration
             ),
         )
+        if args.plot is not None:  # the same replay again, laid out in time
+            plot.write_timeline_png(
+                args.trace,
+                args.plot,
+                timeout=args.timeout,
+                unattributed_policy=UnattributedPolicy(args.unattributed),
+                limits=TraceLimits(
+                    max_line_bytes=args.max_line_bytes, max_duration_s=args.max_duration
+                ),
+            )
     except TraceError as e:
         print(f"playback-gate replay: {args.trace}: {e}", file=sys.stderr)
         return 2
@@ -149,6 +179,8 @@ def run(args: argparse.Namespace) -> int:
         gate_logger.setLevel(level)
     try:
         _print_table(result)
+        if args.plot is not None:
+            print(f"timeline -> {_printable(str(args.plot))}")
     except KeyboardInterrupt:
         return 128 + signal.SIGINT
     return 0

@@ -75,6 +75,7 @@ class Replayer:
             send=self._on_cancel,
             unattributed_policy=unattributed_policy,
             on_malformed=self._on_malformed,
+            keep_history=False,  # a replay reports the cancels; it edits no conversation
         )
         self.playout: SimulatedPlayout | None = None
         self._write_audio = write_audio
