@@ -52,7 +52,7 @@ from gate import (
     PlaybackGate,
     UnknownRequestError,
 )
-from gate.validation import check_cap, check_timeout
+from gate.validation import MAX_ID_CHARS, check_cap, check_timeout
 from integrations.openai_realtime._attribution import (
     Attribution,
     Request,
@@ -352,6 +352,8 @@ class RealtimeTap:
         if not isinstance(params, Mapping):
             raise MalformedEventError("'response' must be an object")
         event_id = optional_str(event, "event_id")
+        if event_id is not None and len(event_id) > MAX_ID_CHARS:
+            event_id = None  # kept per request: bounded; an error naming it can't be matched
         key, stamped = request_key(event, params)
         request_id = key if key is not None else self._attribution.new_request_id()
         reused = False

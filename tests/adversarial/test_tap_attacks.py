@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import math
+import tracemalloc
 from typing import Any
 
 import numpy as np
@@ -239,3 +240,20 @@ def test_malformed_records_stay_small_whatever_the_server_sends() -> None:
     for record in tap.malformed_events:
         assert len(record.problem) <= 300 and len(record.type) <= 100
         assert record.event_id is None or len(record.event_id) <= 100
+
+
+def test_huge_client_event_ids_are_not_kept() -> None:
+    """Each waiting request is remembered; a 1 MiB event_id must not be remembered with it."""
+    gate = PlaybackGate()
+    tap = RealtimeTap(gate)
+    huge = "e" * (1 << 20)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(50):
+            tap.on_client_event(_create(f"req{i}", event_id=f"{i}{huge}"))
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(gate.pending_requests()) == 50  # all still tracked
+    assert grown < 1 << 20, f"{grown} bytes kept for 50 requests"
