@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import logging
 import operator
+import reprlib
 import threading
 
 from gate._audio_format import AudioFormat, Frame
@@ -623,10 +624,10 @@ class Ledger:
         count = self._tally.count_malformed(samples)
         if count & (count - 1) == 0:  # log the 1st, 2nd, 4th, 8th, ...
             logger.warning(
-                "dropped malformed frame #%d (generation %r, %r); expected %s",
+                "dropped malformed frame #%d (generation %s, %s); expected %s",
                 count,
-                generation_id,
-                frame,
+                reprlib.repr(generation_id),  # bounded: the id may be huge
+                reprlib.repr(frame),
                 self.audio_format or "a frame with samples_per_channel",
             )
         return False

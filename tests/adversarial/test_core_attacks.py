@@ -295,3 +295,10 @@ def test_a_flood_of_longest_ids_stays_within_a_byte_bound(
     assert footprint["generations"] <= 8 + 200 + 200
     assert footprint["requests"] <= 200 + 64
     assert grown < 64 << 10, f"the ledger grew by {grown} bytes after its caps were full"
+
+
+def test_a_malformed_frame_log_line_stays_short(caplog: pytest.LogCaptureFixture) -> None:
+    gate = PlaybackGate()
+    gate.admit("x" * (1 << 20), _pcm())
+    assert "dropped malformed frame #1" in caplog.text
+    assert len(caplog.text) < 1000

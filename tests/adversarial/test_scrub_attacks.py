@@ -77,9 +77,9 @@ def _hidden(draw: st.DrawFn) -> tuple[Any, str]:
     if where == "text":
         leaf: Any = draw(_PROSE) + " " + secret + " " + draw(_PROSE)
     elif where == "key":
-        leaf = {secret: draw(st.integers())}
+        leaf = {secret: None}  # "null": shares no character with a secret
     else:
-        field = draw(st.sampled_from(["token", "password", "secret", "api_key", "X-Api-Key"]))
+        field = draw(st.sampled_from(["token", "password", "secret", "api_key", "x-api-key"]))
         leaf = {field: secret}
     for wrap in draw(st.lists(st.sampled_from(["list", "dict"]), max_size=5)):
         leaf = [leaf] if wrap == "list" else {draw(st.sampled_from(["a", "b"])): leaf}
