@@ -113,6 +113,10 @@ def test_report_lists_every_reply(demo: tuple[DemoResult, Path]) -> None:
 
 def test_cli_rejects_a_bad_deadline(capsys: pytest.CaptureFixture[str]) -> None:
     parser = build_parser([demo_cli.COMMAND])
-    args = parser.parse_args(["demo", "--fast", "--deadline", "-1", "--wav", "x.wav"])
-    assert args.handler(args) == 2
-    assert "deadline must be a positive number" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # refused while parsing, before any work
+        parser.parse_args(["demo", "--fast", "--deadline", "-1", "--wav", "x.wav"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "playback-gate demo: error: argument --deadline: must be between 0.01 and 3600, got '-1'"
+    ]
