@@ -6,7 +6,7 @@
 with no sound device.
 """
 
-from integrations.speakers._base_sink import BaseSink, SinkStats
+from integrations.speakers._base_sink import BaseSink, SinkOptions, SinkStats
 from integrations.speakers._chunk_buffer import BufferFullError, BufferStats, ChunkBuffer, Cut
 from integrations.speakers._convert import FormatConverter
 from integrations.speakers._devices import (
@@ -36,6 +36,7 @@ __all__ = [
     "NoOutputDeviceError",
     "PortAudioMissingError",
     "SinkInactiveError",
+    "SinkOptions",
     "SinkStats",
     "SpeakerError",
     "SpeakerSink",

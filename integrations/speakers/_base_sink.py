@@ -7,7 +7,7 @@ import logging
 import math
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 
@@ -48,6 +48,35 @@ class SinkStats:
     callback_errors: int
 
 
+#: Channels a sink opens when ``channels`` is not given (voice is mono; the host mixes up).
+DEFAULT_CHANNELS = 1
+
+
+class SinkOptions(TypedDict, total=False):
+    """The options every sink takes, as keyword arguments (``SpeakerSink``, ``WavSink``).
+
+    Written once here and passed through as ``**options``, so the sinks never re-list them.
+
+    Attributes:
+        channels: Device channels (default 1).
+        fade_ms: Fade-out when the sounding generation is cut; 0 for a hard cut
+            (default :data:`~integrations.speakers._fade.DEFAULT_FADE_MS`).
+        buffer_seconds: Audio the sink can hold, in seconds (default 30).
+        resampler_quality: ``rtc.AudioResamplerQuality`` value name (default ``"medium"``).
+        register: Register with the gate as a purge sink (default ``True``).
+        max_segments: Chunks the buffer holds when generations interleave (a
+            generation's consecutive chunks share one); ``None`` (the default) for one
+            per 10 ms of ``buffer_seconds``, at least 1024.
+    """
+
+    channels: int
+    fade_ms: float
+    buffer_seconds: float
+    resampler_quality: str
+    register: bool
+    max_segments: int | None
+
+
 class BaseSink:
     """A gated output: frames in by generation, device blocks out.
 
@@ -62,15 +91,8 @@ class BaseSink:
         gate: The gate that admits frames and purges this sink; ``None`` to
             queue everything written.
         samplerate: Device sample rate, in Hz.
-        channels: Device channels.
         dtype: Device sample type, ``"int16"`` or ``"float32"``.
-        fade_ms: Fade-out when the sounding generation is cut; 0 for a hard cut.
-        buffer_seconds: Audio the sink can hold, in seconds.
-        resampler_quality: ``rtc.AudioResamplerQuality`` value name.
-        register: Register with ``gate`` as a purge sink.
-        max_segments: Chunks the buffer holds when generations interleave (a
-            generation's consecutive chunks share one); ``None`` for one per
-            10 ms of ``buffer_seconds``, at least 1024.
+        **options: See :class:`SinkOptions`.
 
     Raises:
         InvalidTypeError: If ``gate`` is not a :class:`gate.PlaybackGate` or ``None``.
@@ -82,14 +104,13 @@ class BaseSink:
         gate: PlaybackGate | None = None,
         *,
         samplerate: int,
-        channels: int = 1,
         dtype: str = "int16",
-        fade_ms: float = DEFAULT_FADE_MS,
-        buffer_seconds: float = 30.0,
-        resampler_quality: str = "medium",
-        register: bool = True,
-        max_segments: int | None = None,
+        **options: Unpack[SinkOptions],
     ) -> None:
+        channels = options.get("channels", DEFAULT_CHANNELS)
+        fade_ms = options.get("fade_ms", DEFAULT_FADE_MS)
+        buffer_seconds = options.get("buffer_seconds", 30.0)
+        max_segments = options.get("max_segments")
         if gate is not None and not isinstance(gate, PlaybackGate):
             raise InvalidTypeError(f"gate must be a PlaybackGate or None, got {gate!r}")
         if dtype not in ("int16", "float32"):
@@ -112,7 +133,7 @@ class BaseSink:
                 else max(1024, math.ceil(buffer_seconds * SEGMENTS_PER_SECOND) + 2)
             ),
         )
-        self._quality = resampler_quality
+        self._quality = options.get("resampler_quality", "medium")
         self._direct = FormatConverter(self.samplerate, self.samplerate, self.channels, dtype)
         self._converters: dict[str, FormatConverter] = {}
         self._drop = gate.is_flagged if gate is not None else None
@@ -121,6 +142,7 @@ class BaseSink:
         self._device_underflows = 0
         self._callback_errors = 0
         self._pulled = PullSignal(RECHECK_SECONDS)  # wakes an awrite waiting for room
+        register = options.get("register", True)
         self._registered = gate is not None and register
         if gate is not None and register:
             gate.add_sink(self)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
 from gate import PlaybackGate
-from integrations.speakers._base_sink import BaseSink
+from integrations.speakers._base_sink import DEFAULT_CHANNELS, BaseSink, SinkOptions
 from integrations.speakers._devices import (
     DeviceInfo,
     DeviceSpec,
@@ -13,7 +13,6 @@ from integrations.speakers._devices import (
     import_sounddevice,
     resolve_device,
 )
-from integrations.speakers._fade import DEFAULT_FADE_MS
 
 __all__ = ["SpeakerSink"]
 
@@ -41,17 +40,12 @@ class SpeakerSink(BaseSink):
         gate: The gate; this sink registers itself as a purge sink.
         device: Output device index or name; ``None`` for the default.
         samplerate: Device rate; the device's default if ``None``.
-        channels: Device channels (voice is mono; the host mixes up).
         dtype: ``"int16"`` or ``"float32"``.
         blocksize: Frames per callback; ``None`` for 10 ms. Smaller means a
             faster cut and more callbacks.
         latency: PortAudio latency hint, ``"low"``, ``"high"`` or seconds.
-        fade_ms: Fade-out of a cut generation; 0 for a hard cut.
-        buffer_seconds: Audio the sink can hold.
-        resampler_quality: ``rtc.AudioResamplerQuality`` value name.
-        register: Register with ``gate`` as a purge sink.
-        max_segments: Chunks the buffer holds; ``None`` to size it from
-            ``buffer_seconds`` (see :class:`BaseSink`).
+        **options: The options every sink takes (channels, fade, buffer size,
+            resampler quality, registration): see :class:`SinkOptions`.
 
     Raises:
         PortAudioMissingError: If sounddevice or libportaudio is missing.
@@ -65,16 +59,12 @@ class SpeakerSink(BaseSink):
         *,
         device: DeviceSpec = None,
         samplerate: int | None = None,
-        channels: int = 1,
         dtype: str = "int16",
         blocksize: int | None = None,
         latency: str | float = "low",
-        fade_ms: float = DEFAULT_FADE_MS,
-        buffer_seconds: float = 30.0,
-        resampler_quality: str = "medium",
-        register: bool = True,
-        max_segments: int | None = None,
+        **options: Unpack[SinkOptions],
     ) -> None:
+        channels = options.get("channels", DEFAULT_CHANNELS)
         sd = import_sounddevice()
         info = resolve_device(device)
         rate = int(samplerate or info.default_samplerate)
@@ -97,17 +87,7 @@ class SpeakerSink(BaseSink):
                 "or write to a WAV file instead (--wav)"
             ) from e
         self._stream: Any = stream
-        super().__init__(
-            gate,
-            samplerate=rate,
-            channels=channels,
-            dtype=dtype,
-            fade_ms=fade_ms,
-            buffer_seconds=buffer_seconds,
-            resampler_quality=resampler_quality,
-            register=register,
-            max_segments=max_segments,
-        )
+        super().__init__(gate, samplerate=rate, dtype=dtype, **options)
         self.latency = float(stream.latency)
         self._closed = False
 

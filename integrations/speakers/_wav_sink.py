@@ -7,13 +7,12 @@ import threading
 import time
 import wave
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 
 from gate import PlaybackGate, StateError
-from integrations.speakers._base_sink import BaseSink
-from integrations.speakers._fade import DEFAULT_FADE_MS
+from integrations.speakers._base_sink import BaseSink, SinkOptions
 
 __all__ = ["WavSink"]
 
@@ -33,19 +32,14 @@ class WavSink(BaseSink):
         gate: The gate; this sink registers itself as a purge sink.
         path: The WAV file to write (overwritten).
         samplerate: Rate of the file, in Hz.
-        channels: Channels of the file.
         blocksize: Frames per pull; ``None`` for 10 ms.
         paced: Pull in real time on a thread (``True``) or on demand.
-        fade_ms: Fade-out of a cut generation; 0 for a hard cut.
-        buffer_seconds: Audio the sink can hold.
-        resampler_quality: ``rtc.AudioResamplerQuality`` value name.
-        register: Register with ``gate`` as a purge sink.
-        max_segments: Chunks the buffer holds; ``None`` to size it from
-            ``buffer_seconds`` (see :class:`BaseSink`).
+        **options: The options every sink takes (channels, fade, buffer size,
+            resampler quality, registration): see :class:`SinkOptions`.
 
     Raises:
-        TypeError: If ``gate`` is not a :class:`gate.PlaybackGate` or ``None``.
-        ValueError: If a setting is out of range.
+        InvalidTypeError: If ``gate`` is not a :class:`gate.PlaybackGate` or ``None``.
+        ConfigurationError: If a setting is out of range.
         OSError: If the file cannot be created.
     """
 
@@ -55,26 +49,12 @@ class WavSink(BaseSink):
         *,
         path: str | Path,
         samplerate: int = 48_000,
-        channels: int = 1,
         blocksize: int | None = None,
         paced: bool = True,
-        fade_ms: float = DEFAULT_FADE_MS,
-        buffer_seconds: float = 30.0,
-        resampler_quality: str = "medium",
-        register: bool = True,
-        max_segments: int | None = None,
+        **options: Unpack[SinkOptions],
     ) -> None:
-        super().__init__(
-            gate,
-            samplerate=samplerate,
-            channels=channels,
-            dtype="int16",
-            fade_ms=fade_ms,
-            buffer_seconds=buffer_seconds,
-            resampler_quality=resampler_quality,
-            register=register,
-            max_segments=max_segments,
-        )
+        super().__init__(gate, samplerate=samplerate, dtype="int16", **options)
+        channels = self.channels
         self.path = Path(path)
         self.paced = paced
         self.blocksize = int(blocksize if blocksize is not None else samplerate // 100)

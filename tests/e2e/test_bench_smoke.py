@@ -181,7 +181,7 @@ def test_leaks_run_the_quick_scenarios_gated_and_alone(quick_run: Run) -> None:
 
 def test_table_and_plot_are_written(quick_run: Run) -> None:
     _, png, text = quick_run
-    assert "== Targets (issue 7) ==" in text
+    assert "== Targets ==" in text
     assert "admit() ns per call" in text
     with png.open("rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"

@@ -23,6 +23,7 @@ from integrations.openai_realtime.simulator.protocol import (
 )
 from integrations.openai_realtime.simulator.records import Direction, LogEntry, ResponseRecord
 from integrations.openai_realtime.simulator.responses import mark_dropped, run_response
+from integrations.openai_realtime.simulator.vad import ServerVad
 
 __all__ = ["ConnectionGone", "SimConnection"]
 
@@ -63,7 +64,10 @@ class SimConnection:
         self.closed_at: float | None = None
         self.dropped = False
         self.log: collections.deque[LogEntry] = collections.deque(maxlen=max_log_entries)
-        self.conversation = Conversation(self.send, model)
+        self.conversation = Conversation(self.send, model, connection_id)
+        self.vad = ServerVad(self)
+        self.conversation.on_input_audio = self.vad.on_audio
+        self.conversation.on_input_reset = self.vad.reset
         self.conversation_id = new_id("conv")
         self.responses: list[ResponseRecord] = []
         self._send_lock = asyncio.Lock()
@@ -76,6 +80,11 @@ class SimConnection:
         }
 
     # ------------------------------------------------------------------ sending
+
+    @property
+    def session(self) -> dict[str, Any]:
+        """The session object (the conversation's)."""
+        return self.conversation.session
 
     @property
     def closed(self) -> bool:
@@ -121,7 +130,7 @@ class SimConnection:
                     code=exc.code,
                     param=exc.param,
                     error_type=exc.error_type,
-                    client_event_id=client_event_id,
+                    client_event_id=client_event_id if exc.echo_event_id else None,
                 )
             )
 
@@ -304,12 +313,49 @@ class SimConnection:
                 "Cancellation failed: no active response found", code="response_cancel_not_active"
             )
         target.cancel_requests += 1
+        self._cancel(target, "client_cancelled")
+
+    def _cancel(self, target: ResponseRecord, reason: str) -> None:
         if target.cancel_requested_at is None:
             target.cancel_requested_at = time.monotonic()
             target.chunks_before_cancel = target.chunks_sent
+            target.cancel_reason = reason
         if not target.plan.ignore_cancel:
             self._cancel_events[target.number].set()
         self.hub.notify()
+
+    # ------------------------------------------------------------- server VAD
+
+    async def commit_input(self, item_id: str) -> None:
+        """Commit the input buffer as the user item ``item_id`` (server VAD).
+
+        Args:
+            item_id: The item id announced in ``speech_started``.
+        """
+        await self.conversation.commit_input(item_id)
+
+    def interrupt_default_response(self) -> bool:
+        """Cancel the default conversation's response in progress, reason ``turn_detected``.
+
+        Returns:
+            Whether there was one (a plan that ignores cancels keeps streaming).
+        """
+        active = self.active_default_response()
+        if active is None or active.status != "in_progress":
+            return False
+        self._cancel(active, "turn_detected")
+        return True
+
+    def respond_to_turn(self) -> bool:
+        """Start the server's reply to a user turn (the next queued plan), unless one is active.
+
+        Returns:
+            Whether a response started.
+        """
+        if self.closed or self.active_default_response() is not None:
+            return False
+        self.start_response(self.hub.next_plan(), server_initiated=True)
+        return True
 
     # --------------------------------------------------------------- teardown
 

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from integrations.openai_realtime.simulator.audio_marker import SAMPLE_RATE
+from integrations.openai_realtime.simulator.items import EditKind, ItemAudioBook
 from integrations.openai_realtime.simulator.protocol import (
     ClientEventError,
     deep_merge,
@@ -15,12 +16,14 @@ from integrations.openai_realtime.simulator.protocol import (
     new_id,
 )
 
-__all__ = ["Conversation", "Handler", "Send"]
+__all__ = ["Conversation", "Handler", "InputAudioHook", "Send"]
 
 #: Sends one server event (the connection's ``send``).
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 #: Handles one client event: ``(event, client_event_id)``.
 Handler = Callable[[dict[str, Any], str | None], Awaitable[None]]
+#: Sees each appended input chunk (decoded bytes), e.g. the server VAD.
+InputAudioHook = Callable[[bytes], Awaitable[None]]
 
 #: The real server refuses to commit less than 100 ms of input audio.
 _MIN_COMMIT_BYTES = SAMPLE_RATE * 2 // 10
@@ -33,19 +36,26 @@ class Conversation:
     Args:
         send: Sends one server event (the connection's ``send``, which logs it).
         model: Model name, for the default session.
+        connection: The connection's id (named in the item records).
 
     Attributes:
         session: The session object (GA shape), updated by ``session.update``.
         items: The default conversation's items, in order.
         input_audio_bytes: Bytes appended to the input audio buffer since the last
             commit or clear.
+        audio: The assistant items' audio and the truncates and deletes received.
+        on_input_audio: Called with each appended chunk (the server VAD).
+        on_input_reset: Called when the client commits or clears the buffer.
     """
 
-    def __init__(self, send: Send, model: str) -> None:
+    def __init__(self, send: Send, model: str, connection: int = 0) -> None:
         self.send = send
         self.session: dict[str, Any] = default_session(model)
         self.items: list[dict[str, Any]] = []
         self.input_audio_bytes = 0
+        self.audio = ItemAudioBook(connection)
+        self.on_input_audio: InputAudioHook | None = None
+        self.on_input_reset: Callable[[], None] | None = None
 
     def handlers(self) -> dict[str, Handler]:
         """The client-event handlers this conversation owns, by event type.
@@ -92,13 +102,16 @@ class Conversation:
                 param="audio",
             )
         try:
-            self.input_audio_bytes += len(base64.b64decode(audio, validate=True))
+            pcm = base64.b64decode(audio, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise ClientEventError(
                 "Invalid 'audio'. Expected base64-encoded audio bytes.",
                 code="invalid_value",
                 param="audio",
             ) from exc
+        self.input_audio_bytes += len(pcm)
+        if self.on_input_audio is not None:
+            await self.on_input_audio(pcm)
 
     async def _on_audio_commit(self, _: dict[str, Any], __: str | None) -> None:
         if self.input_audio_bytes < _MIN_COMMIT_BYTES:
@@ -108,9 +121,19 @@ class Conversation:
                 f"100ms of audio, but buffer only has {ms:.2f}ms of audio.",
                 code="input_audio_buffer_commit_empty",
             )
+        if self.on_input_reset is not None:
+            self.on_input_reset()
+        await self.commit_input(new_id("item"))
+
+    async def commit_input(self, item_id: str) -> None:
+        """Commit the input audio buffer as a user item (a client commit, or server VAD).
+
+        Args:
+            item_id: The new user item's id.
+        """
         self.input_audio_bytes = 0
         item = {
-            "id": new_id("item"),
+            "id": item_id,
             "object": "realtime.item",
             "type": "message",
             "status": "completed",
@@ -135,6 +158,8 @@ class Conversation:
 
     async def _on_audio_clear(self, _: dict[str, Any], __: str | None) -> None:
         self.input_audio_bytes = 0
+        if self.on_input_reset is not None:
+            self.on_input_reset()
         await self.send({"type": "input_audio_buffer.cleared"})
 
     # ---------------------------------------------------------------- items
@@ -205,18 +230,30 @@ class Conversation:
             {"type": "conversation.item.done", "item": item, "previous_item_id": previous}
         )
 
-    async def _on_item_delete(self, event: dict[str, Any], _: str | None) -> None:
-        index = self._require_item(event, "item_delete_invalid_item_id")
+    def _require_edited_item(self, event: dict[str, Any], kind: EditKind, eid: str | None) -> int:
+        try:
+            return self._require_item(event, f"item_{kind}_invalid_item_id")
+        except ClientEventError as exc:
+            self.audio.refuse(kind, str(event.get("item_id")), exc.message, eid)
+            raise
+
+    async def _on_item_delete(self, event: dict[str, Any], client_event_id: str | None) -> None:
+        index = self._require_edited_item(event, "delete", client_event_id)
         item = self.items.pop(index)
+        self.audio.delete(item["id"], client_event_id)
         await self.send({"type": "conversation.item.deleted", "item_id": item["id"]})
 
-    async def _on_item_truncate(self, event: dict[str, Any], _: str | None) -> None:
-        index = self._require_item(event, "item_truncate_invalid_item_id")
+    async def _on_item_truncate(self, event: dict[str, Any], client_event_id: str | None) -> None:
+        index = self._require_edited_item(event, "truncate", client_event_id)
         audio_end_ms = event.get("audio_end_ms")
-        if not isinstance(audio_end_ms, int) or audio_end_ms < 0:
+        if not isinstance(audio_end_ms, int) or isinstance(audio_end_ms, bool) or audio_end_ms < 0:
+            self.audio.refuse(
+                "truncate", self.items[index]["id"], "Invalid 'audio_end_ms'.", client_event_id
+            )
             raise ClientEventError(
                 "Invalid 'audio_end_ms'.", code="invalid_value", param="audio_end_ms"
             )
+        self.audio.truncate(self.items[index]["id"], audio_end_ms, client_event_id)
         await self.send(
             {
                 "type": "conversation.item.truncated",

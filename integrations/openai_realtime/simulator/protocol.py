@@ -38,6 +38,9 @@ class ClientEventError(Exception):
         code: Error code, e.g. ``"invalid_value"``.
         param: The offending parameter, if any.
         error_type: The error ``type``.
+        echo_event_id: Whether the ``error`` names the client event's ``event_id``
+            (the real service sends ``null`` for some refusals, e.g. a truncate past
+            the item's audio).
     """
 
     def __init__(
@@ -47,12 +50,14 @@ class ClientEventError(Exception):
         code: str | None = None,
         param: str | None = None,
         error_type: str = "invalid_request_error",
+        echo_event_id: bool = True,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.param = param
         self.error_type = error_type
+        self.echo_event_id = echo_event_id
 
 
 def new_id(prefix: str) -> str:

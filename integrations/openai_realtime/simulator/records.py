@@ -60,6 +60,8 @@ class ResponseRecord:
         status_reason: ``status_details.reason`` sent, e.g. ``"client_cancelled"``.
         cancel_requested_at: When the first ``response.cancel`` aimed at it arrived.
         cancel_requests: How many ``response.cancel`` events were aimed at it.
+        cancel_reason: ``"client_cancelled"`` or ``"turn_detected"`` (server VAD), once
+            a cancel was requested.
         chunks_sent: Audio deltas sent, in total.
         samples_sent: Audio samples sent, in total.
         chunks_before_cancel: Deltas sent before the first cancel arrived.
@@ -87,6 +89,7 @@ class ResponseRecord:
     status_reason: str | None = None
     cancel_requested_at: float | None = None
     cancel_requests: int = 0
+    cancel_reason: str | None = None
     chunks_sent: int = 0
     samples_sent: int = 0
     chunks_before_cancel: int = 0

@@ -103,6 +103,8 @@ class _Streamer:
             record.number, record.chunks_sent, self.plan.samples_per_chunk, mode=self.plan.audio
         )
         delta = base64.b64encode(pcm.tobytes()).decode("ascii")
+        if record.status == "in_progress":  # deltas after response.done join no item
+            self.conn.conversation.audio.add_audio(record.item_id, pcm.size)
         await self.conn.send({"type": "response.output_audio.delta", **self.base, "delta": delta})
         now = time.monotonic()
         if record.first_audio_at is None:
@@ -153,6 +155,7 @@ class _Streamer:
                 self.conn.conversation.items[-1]["id"] if self.conn.conversation.items else None
             )
             self.conn.conversation.items.append(item)
+            self.conn.conversation.audio.add_item(record.item_id, record.response_id)
             await self.conn.send(
                 {"type": "conversation.item.added", "item": item, "previous_item_id": previous}
             )
@@ -208,7 +211,7 @@ class _Streamer:
             await self.conn.send(
                 {"type": "conversation.item.done", "item": item, "previous_item_id": previous}
             )
-        reason = "client_cancelled" if cancelled else None
+        reason = (record.cancel_reason or "client_cancelled") if cancelled else None
         response = response_object(
             record,
             status=status,

@@ -17,7 +17,16 @@ Protocol
 * ``input_audio_buffer.append`` / ``commit`` (``committed`` + a user item, or an
   ``input_audio_buffer_commit_empty`` error below 100 ms) / ``clear`` (``cleared``).
 * ``conversation.item.create`` / ``delete`` / ``truncate`` / ``retrieve`` with the GA
-  replies (``conversation.item.added`` + ``conversation.item.done``, ...).
+  replies (``conversation.item.added`` + ``conversation.item.done``, ...). Each
+  assistant item's audio is counted; a truncate past it is refused like the real
+  service refuses it (see :mod:`.items`). Every truncate and delete is recorded:
+  :meth:`RealtimeSimulator.context_edits`, and the server's final view per assistant
+  item, :meth:`RealtimeSimulator.item_audio`.
+* Server VAD (``turn_detection`` ``server_vad``, the default): speech in the appended
+  input audio, or :meth:`RealtimeSimulator.user_speaks` from Python, gives
+  ``input_audio_buffer.speech_started`` (cancelling the default response in progress,
+  reason ``turn_detected``), then ``speech_stopped``, the committed user item and a
+  server-initiated response using the next queued plan (see :mod:`.vad`).
 * ``response.create`` -> the events listed in :mod:`sim_responses`, echoing
   ``response.metadata`` in ``response.created`` and ``response.done``.
   ``response.conversation == "none"`` runs out of band, concurrently with the
@@ -50,6 +59,7 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from integrations.openai_realtime.simulator.connection import ConnectionGone, SimConnection
+from integrations.openai_realtime.simulator.items import ContextEdit, EditKind, ItemAudio
 from integrations.openai_realtime.simulator.plans import DropMode, ResponsePlan
 from integrations.openai_realtime.simulator.records import Direction, LogEntry, ResponseRecord
 
@@ -272,6 +282,102 @@ class RealtimeSimulator:
         """
         conn = connection if connection is not None else self._latest_open()
         await conn.drop(mode)
+
+    async def user_speaks(
+        self, seconds: float = 0.3, *, connection: SimConnection | None = None
+    ) -> str:
+        """The user speaks for ``seconds``, as server VAD would hear it, then stops.
+
+        Sends ``speech_started`` (interrupting the default response in progress), waits,
+        then ``speech_stopped``, commits the user item and, with ``create_response``,
+        starts the server's reply with the next queued plan. Needs server VAD on.
+
+        Args:
+            seconds: How long the speech lasts.
+            connection: The connection; the most recent open one if omitted.
+
+        Returns:
+            The user item's id.
+
+        Raises:
+            LookupError: If there is no open connection.
+            RuntimeError: If the session's turn detection is off.
+        """
+        conn = connection if connection is not None else self._latest_open()
+        item_id = await self.start_user_speech(connection=conn)
+        await asyncio.sleep(seconds)
+        conn.vad.input_ms += seconds * 1000.0
+        await conn.vad.stop_speech()
+        return item_id
+
+    async def start_user_speech(self, *, connection: SimConnection | None = None) -> str:
+        """Speech starts now (server VAD): see :meth:`user_speaks`.
+
+        Args:
+            connection: The connection; the most recent open one if omitted.
+
+        Returns:
+            The id of the user item the speech will become.
+
+        Raises:
+            LookupError: If there is no open connection.
+            RuntimeError: If the session's turn detection is off.
+        """
+        conn = connection if connection is not None else self._latest_open()
+        if conn.vad.settings() is None:
+            raise RuntimeError(f"connection {conn.id} has turn detection off")
+        try:
+            return await conn.vad.start_speech()
+        except ConnectionGone as exc:
+            raise LookupError(str(exc)) from exc
+
+    # ------------------------------------------------------------ conversation
+
+    def item_audio(self, record: ResponseRecord | None = None) -> list[ItemAudio]:
+        """The server's view of assistant items: audio sent, truncated, deleted, held.
+
+        Args:
+            record: Only this response's item(s); every item of every connection if omitted.
+
+        Returns:
+            The items, in connection and creation order (out-of-band replies have none).
+        """
+        items = [i for conn in self.connections for i in conn.conversation.audio.items.values()]
+        if record is None:
+            return items
+        return [i for i in items if i.response_id == record.response_id]
+
+    def held_ms(self, record: ResponseRecord) -> int:
+        """Milliseconds of a response's audio the server's conversation holds now.
+
+        Args:
+            record: The response.
+
+        Returns:
+            The sum over its items (0 for an out-of-band reply or a deleted item).
+        """
+        return sum(i.held_ms for i in self.item_audio(record))
+
+    def context_edits(
+        self, kind: EditKind | None = None, *, item_id: str | None = None
+    ) -> list[ContextEdit]:
+        """Every ``conversation.item.truncate`` / ``delete`` received, accepted or not.
+
+        Args:
+            kind: Only ``"truncate"`` or ``"delete"``.
+            item_id: Only those naming this item.
+
+        Returns:
+            The edits, in time order.
+        """
+        edits = [
+            e
+            for conn in self.connections
+            for e in conn.conversation.audio.edits
+            if (kind is None or e.kind == kind) and (item_id is None or e.item_id == item_id)
+        ]
+        edits.sort(key=lambda e: e.t)
+        return edits
 
     def _latest_open(self) -> SimConnection:
         for conn in reversed(self.connections):
