@@ -46,24 +46,26 @@ from typing import Any
 
 from livekit import rtc
 from livekit.agents import Agent, AgentSession, llm
-from livekit.agents import __version__ as agents_version
 from livekit.agents.metrics import RealtimeModelMetrics
 from livekit.agents.voice.events import EventTypes, SpeechCreatedEvent
 from livekit.agents.voice.speech_handle import SpeechHandle
 
 from gate import DropReason, PlaybackGate, StateError
 from integrations.livekit._cancels import CancelArbiter
-from integrations.livekit._gated_output import GatedAudioOutput, missing_private_api
-from integrations.livekit._signals import is_reply_timeout, runs_realtime_model
+from integrations.livekit._gated_output import GatedAudioOutput
+from integrations.livekit._signals import (
+    check_agents_version,
+    is_reply_timeout,
+    openai_session_type,
+    runs_realtime_model,
+)
 from integrations.livekit._tagging import tag_generation_event
 from integrations.openai_realtime._tap import RealtimeTap, UnattributedPolicy
 
-__all__ = ["SUPPORTED_AGENTS_VERSIONS", "GateInstallation", "check_agents_version", "install_gate"]
+__all__ = ["GateInstallation", "install_gate"]
 
 logger = logging.getLogger("playback_gate.livekit")
 
-SUPPORTED_AGENTS_VERSIONS = ("1.8.",)
-"""livekit-agents versions whose event order and chain this module was tested on."""
 
 _SESSION_EVENTS: tuple[EventTypes, ...] = (
     "speech_created",
@@ -75,46 +77,6 @@ _HANDOFF_SPINS = 200  # loop turns polled back to back before 5 ms steps
 _installed: weakref.WeakKeyDictionary[AgentSession[Any], GateInstallation] = (
     weakref.WeakKeyDictionary()
 )
-
-
-def check_agents_version(version: str = agents_version) -> bool:
-    """Return whether ``version`` of livekit-agents is one this module supports; warn if not.
-
-    The installer relies on 1.8.x behaviour: listeners run in registration order
-    and the agent reads ``GenerationCreatedEvent.message_stream`` only after
-    ``generation_created`` listeners ran. :class:`GatedAudioOutput` also relies on
-    two livekit-agents internals (see :func:`missing_private_api`); their absence
-    in the installed livekit-agents is reported here too, whatever ``version`` says.
-
-    Args:
-        version: A livekit-agents version string.
-
-    Returns:
-        ``True`` if supported.
-    """
-    ok = version.startswith(SUPPORTED_AGENTS_VERSIONS)
-    if not ok:
-        logger.warning(
-            "playback-gate's LiveKit installer was tested on livekit-agents %s, not %s",
-            "/".join(v + "x" for v in SUPPORTED_AGENTS_VERSIONS),
-            version,
-        )
-    missing = missing_private_api()
-    if missing:
-        logger.warning(
-            "livekit-agents %s lacks %s, which playback-gate's audio output relies on",
-            agents_version,
-            ", ".join(missing),
-        )
-    return ok and not missing
-
-
-def _openai_session_type() -> type | None:
-    try:
-        from livekit.plugins.openai.realtime import RealtimeSession
-    except ImportError:
-        return None
-    return RealtimeSession
 
 
 @dataclass(eq=False)
@@ -183,7 +145,7 @@ class GateInstallation:
         self._listen(rt, "generation_created", self._on_generation_created)
         self._listen(rt, "metrics_collected", self._on_metrics)
         self._listen(rt, "session_reconnected", self._on_reconnected)
-        openai_type = _openai_session_type()
+        openai_type = openai_session_type()
         if self.openai_tap and openai_type is not None and isinstance(rt, openai_type):
             self._tap(rt)
         logger.debug("gate attached to realtime session %r", rt)

@@ -1,4 +1,6 @@
-"""What LiveKit Agents 1.8.9 tells the installer, and how it is read.
+"""What the installer reads from LiveKit Agents, and how.
+
+The version, and the private names the gated output relies on: :func:`check_agents_version`.
 
 A ``generate_reply`` timeout. LiveKit gives no timeout-specific type or code: the
 OpenAI plugin fails the reply's future with ``llm.RealtimeError("generate_reply timed
@@ -15,11 +17,27 @@ Whether an agent will run a realtime session: its own ``llm``, else the session'
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from livekit.agents import Agent, AgentSession, llm, utils
+from livekit.agents import __version__ as agents_version
 
-__all__ = ["TIMEOUT_TEXT", "is_reply_timeout", "runs_realtime_model"]
+from integrations.livekit._gated_output import missing_private_api
+
+__all__ = [
+    "SUPPORTED_AGENTS_VERSIONS",
+    "TIMEOUT_TEXT",
+    "check_agents_version",
+    "is_reply_timeout",
+    "openai_session_type",
+    "runs_realtime_model",
+]
+
+logger = logging.getLogger("playback_gate.livekit")
+
+SUPPORTED_AGENTS_VERSIONS = ("1.8.",)
+"""livekit-agents versions whose event order and chain this module was tested on."""
 
 TIMEOUT_TEXT = "timed out"
 """Words of LiveKit 1.8.9's ``generate_reply`` timeout error (``"generate_reply timed out."``)."""
@@ -53,3 +71,44 @@ def runs_realtime_model(agent: Agent, session: AgentSession[Any]) -> bool:
     """
     model = agent.llm if utils.is_given(agent.llm) else session.llm
     return isinstance(model, llm.RealtimeModel)
+
+
+def check_agents_version(version: str = agents_version) -> bool:
+    """Return whether ``version`` of livekit-agents is one this module supports; warn if not.
+
+    The installer relies on 1.8.x behaviour: listeners run in registration order
+    and the agent reads ``GenerationCreatedEvent.message_stream`` only after
+    ``generation_created`` listeners ran. :class:`GatedAudioOutput` also relies on
+    two livekit-agents internals (see :func:`missing_private_api`); their absence
+    in the installed livekit-agents is reported here too, whatever ``version`` says.
+
+    Args:
+        version: A livekit-agents version string.
+
+    Returns:
+        ``True`` if supported.
+    """
+    ok = version.startswith(SUPPORTED_AGENTS_VERSIONS)
+    if not ok:
+        logger.warning(
+            "playback-gate's LiveKit installer was tested on livekit-agents %s, not %s",
+            "/".join(v + "x" for v in SUPPORTED_AGENTS_VERSIONS),
+            version,
+        )
+    missing = missing_private_api()
+    if missing:
+        logger.warning(
+            "livekit-agents %s lacks %s, which playback-gate's audio output relies on",
+            agents_version,
+            ", ".join(missing),
+        )
+    return ok and not missing
+
+
+def openai_session_type() -> type | None:
+    """Return the OpenAI plugin's ``RealtimeSession`` class, or ``None`` if it isn't installed."""
+    try:
+        from livekit.plugins.openai.realtime import RealtimeSession
+    except ImportError:
+        return None
+    return RealtimeSession
