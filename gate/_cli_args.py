@@ -13,8 +13,11 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 __all__ = ["integer", "number", "output_path", "port"]
+
+_N = TypeVar("_N", int, float)
 
 
 def number(low: float | None = None, high: float | None = None) -> Callable[[str], float]:
@@ -27,17 +30,7 @@ def number(low: float | None = None, high: float | None = None) -> Callable[[str
     Returns:
         The ``type=`` callable.
     """
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not math.isfinite(value) or not _within(value, low, high):
-            raise argparse.ArgumentTypeError(f"must be {_range(low, high)}, got {text!r}")
-        return value
-
-    return parse
+    return _bounded(float, "a number", low, high)
 
 
 def integer(low: int | None = None, high: int | None = None) -> Callable[[str], int]:
@@ -50,13 +43,18 @@ def integer(low: int | None = None, high: int | None = None) -> Callable[[str], 
     Returns:
         The ``type=`` callable.
     """
+    return _bounded(int, "an integer", low, high)
 
-    def parse(text: str) -> int:
+
+def _bounded(
+    convert: Callable[[str], _N], kind: str, low: float | None, high: float | None
+) -> Callable[[str], _N]:
+    def parse(text: str) -> _N:
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if not _within(value, low, high):
+            raise argparse.ArgumentTypeError(f"not {kind}: {text!r}") from None
+        if not math.isfinite(value) or not _within(value, low, high):
             raise argparse.ArgumentTypeError(f"must be {_range(low, high)}, got {text!r}")
         return value
 

@@ -26,7 +26,7 @@ from gate import PlaybackGate
 from integrations.livekit import GateInstallation
 from integrations.openai_realtime.simulator.plans import ResponsePlan
 from integrations.openai_realtime.simulator.server import RealtimeSimulator
-from integrations.testing.agent_rig import AgentRig, playout, poll
+from integrations.testing.agent_rig import AgentRig, agent_rig, playout, poll
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -76,6 +76,15 @@ async def handoff(session: AgentSession[Any], agent: Agent) -> None:
     await asyncio.sleep(0.2)  # its start and on_enter run
 
 
+def realtime_agent(r: AgentRig) -> Agent:
+    """An agent with its own OpenAI realtime model (so a handoff makes a new realtime session)."""
+    model = lk_openai.realtime.RealtimeModel(
+        base_url=r.sim.base_url, api_key="x", modalities=["audio"]
+    )
+    r.closers.append(model.aclose)
+    return Agent(instructions="realtime", llm=model)
+
+
 def pipeline_agent(sim: RealtimeSimulator) -> Agent:
     """An STT-LLM-TTS agent (a chat-completions LLM: no realtime session)."""
     return Agent(instructions="pipeline", llm=lk_openai.LLM(base_url=sim.base_url, api_key="x"))
@@ -86,46 +95,37 @@ def pipeline_agent(sim: RealtimeSimulator) -> Agent:
     ["realtime>pipeline", "realtime>pipeline>realtime", "realtime>realtime"],
 )
 async def test_nothing_of_ours_outlives_the_session(path: str) -> None:
-    async with RealtimeSimulator() as sim:
-        r = AgentRig(sim, gated=True)
-        try:
-            await r.start()
-            wiring = r.wiring
-            assert wiring is not None
-            rts = [r.rt]
-            for step in path.split(">")[1:]:
-                if step == "pipeline":
-                    await handoff(r.session, pipeline_agent(sim))
-                else:
-                    model = lk_openai.realtime.RealtimeModel(
-                        base_url=sim.base_url, api_key="x", modalities=["audio"]
-                    )
-                    r.closers.append(model.aclose)
-                    await handoff(r.session, Agent(instructions="realtime", llm=model))
-                    rts.append(r.rt)
-                    assert r.rt in wiring.taps  # the new realtime session is gated
-                    sim.enqueue(ResponsePlan(chunks=5, pace=None))
-                    reply = await playout(r.session.generate_reply())
-                    assert not reply.interrupted
-            owners = owners_of(wiring)
-            arbiters = list(wiring.arbiters.values())
-            sink = wiring.output.sink
-            assert listeners_of(r.session, owners) and listeners_of(sink, owners)
+    async with agent_rig(True) as r:
+        wiring = r.wiring
+        assert wiring is not None
+        rts = [r.rt]
+        for step in path.split(">")[1:]:
+            if step == "pipeline":
+                await handoff(r.session, pipeline_agent(r.sim))
+            else:
+                await handoff(r.session, realtime_agent(r))
+                rts.append(r.rt)
+                assert r.rt in wiring.taps  # the new realtime session is gated
+                r.sim.enqueue(ResponsePlan(chunks=5, pace=None))
+                reply = await playout(r.session.generate_reply())
+                assert not reply.interrupted
+        owners = owners_of(wiring)
+        arbiters = list(wiring.arbiters.values())
+        sink = wiring.output.sink
+        assert listeners_of(r.session, owners) and listeners_of(sink, owners)
 
-            await r.session.aclose()
+        await r.session.aclose()
 
-            assert wiring.detached
-            assert our_tasks() == []
-            assert wiring.listeners == []
-            assert listeners_of(r.session, owners) == []
-            for rt in rts:
-                assert listeners_of(rt, owners) == []
-            assert listeners_of(sink, owners) == []
-            assert wiring.output not in r.gate.sinks
-            assert all(not a.held for a in arbiters)
-            assert wiring._handoff is None
-        finally:
-            await r.aclose()
+        assert wiring.detached
+        assert our_tasks() == []
+        assert wiring.listeners == []
+        assert listeners_of(r.session, owners) == []
+        for rt in rts:
+            assert listeners_of(rt, owners) == []
+        assert listeners_of(sink, owners) == []
+        assert wiring.output not in r.gate.sinks
+        assert all(not a.held for a in arbiters)
+        assert wiring._handoff is None
 
 
 async def test_a_gate_reused_across_sessions_keeps_no_dead_outputs() -> None:
@@ -146,20 +146,11 @@ async def test_a_gate_reused_across_sessions_keeps_no_dead_outputs() -> None:
 
 async def test_closing_mid_handoff_leaves_no_poll() -> None:
     """The session closes while the installer still waits for a new realtime session."""
-    async with RealtimeSimulator() as sim:
-        r = AgentRig(sim, gated=True)
-        try:
-            await r.start()
-            wiring = r.wiring
-            assert wiring is not None
-            model = lk_openai.realtime.RealtimeModel(
-                base_url=sim.base_url, api_key="x", modalities=["audio"]
-            )
-            r.closers.append(model.aclose)
-            r.session.update_agent(Agent(instructions="realtime", llm=model))
-            await r.session.aclose()
-            assert wiring.detached and wiring._handoff is None
-            assert our_tasks() == []
-            assert listeners_of(r.session, owners_of(wiring)) == []
-        finally:
-            await r.aclose()
+    async with agent_rig(True) as r:
+        wiring = r.wiring
+        assert wiring is not None
+        r.session.update_agent(realtime_agent(r))
+        await r.session.aclose()
+        assert wiring.detached and wiring._handoff is None
+        assert our_tasks() == []
+        assert listeners_of(r.session, owners_of(wiring)) == []
