@@ -172,10 +172,18 @@ class GateInstallation:
     def detach(self) -> None:
         """Unhook every listener, timer and sink of this wiring, and take the output out.
 
-        Runs by itself when the session closes. Idempotent.
+        The session's chain gets the output's sink back at its top, and the output stops
+        listening to that sink. Idempotent. The session's close does the same, except
+        the chain (see :meth:`_on_close`).
         """
         if self._detached:
             return
+        self._unwire()
+        if self.session.output.audio is self.output:
+            self.session.output.audio = self.output.sink
+        self.output.detach()  # its listeners on the sink, and its place among the gate's sinks
+
+    def _unwire(self) -> None:
         self._detached = True
         if self._handoff is not None:
             self._handoff.cancel()
@@ -192,9 +200,6 @@ class GateInstallation:
         self.taps.clear()
         self.arbiters.clear()
         self._fresh_unsolicited = None
-        if self.session.output.audio is self.output:
-            self.session.output.audio = self.output.sink
-        self.output.detach()  # its listeners on the sink, and its place among the gate's sinks
         if _installed.get(self.session) is self:
             del _installed[self.session]
 
@@ -212,8 +217,15 @@ class GateInstallation:
     # ---- listeners (never raise into LiveKit's emitters) ----------------------
 
     def _on_close(self, _: Any = None) -> None:
+        # Everything of ours goes, but the chain is left as the close leaves it (RoomIO
+        # takes it apart itself): swapping outputs now would re-run the attach/detach
+        # hooks of LiveKit's outputs after their teardown. Out of the gate's sinks, the
+        # output is a plain pass-through while it is still in the chain.
+        if self._detached:
+            return
         try:
-            self.detach()
+            self._unwire()
+            self.gate.remove_sink(self.output)
         except Exception:
             logger.exception("playback-gate could not detach at the session's close")
 

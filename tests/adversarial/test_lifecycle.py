@@ -111,8 +111,7 @@ async def test_nothing_of_ours_outlives_the_session(path: str) -> None:
                 assert not reply.interrupted
         owners = owners_of(wiring)
         arbiters = list(wiring.arbiters.values())
-        sink = wiring.output.sink
-        assert listeners_of(r.session, owners) and listeners_of(sink, owners)
+        assert listeners_of(r.session, owners) and all(listeners_of(rt, owners) for rt in rts)
 
         await r.session.aclose()
 
@@ -122,10 +121,26 @@ async def test_nothing_of_ours_outlives_the_session(path: str) -> None:
         assert listeners_of(r.session, owners) == []
         for rt in rts:
             assert listeners_of(rt, owners) == []
-        assert listeners_of(sink, owners) == []
         assert wiring.output not in r.gate.sinks
         assert all(not a.held for a in arbiters)
         assert wiring._handoff is None
+
+
+async def test_detach_on_a_running_session_takes_everything_out() -> None:
+    async with agent_rig(True) as r:
+        wiring = r.wiring
+        assert wiring is not None
+        owners = owners_of(wiring)
+        sink, rt = wiring.output.sink, r.rt
+        assert listeners_of(sink, owners)
+        wiring.detach()
+        assert r.session.output.audio is sink
+        for emitter in (r.session, rt, sink):
+            assert listeners_of(emitter, owners) == []
+        assert wiring.output not in r.gate.sinks and our_tasks() == []
+        r.sim.enqueue(ResponsePlan(chunks=5, pace=None))  # the session plays on, ungated
+        reply = await playout(r.session.generate_reply())
+        assert not reply.interrupted and wiring.output.frames_dropped == 0
 
 
 async def test_a_gate_reused_across_sessions_keeps_no_dead_outputs() -> None:
