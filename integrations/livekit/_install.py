@@ -257,9 +257,13 @@ class GateInstallation:
 
     def _poll_handoff(self, agent: Agent, deadline: float, spins: int) -> None:
         self._handoff = None
-        if self._detached or self.session.current_agent is not agent:
-            return
-        if self.attach_current() is not None:
+        try:
+            if self._detached or self.session.current_agent is not agent:
+                return  # closed, or handed off again (that handoff watches for itself)
+            if self.attach_current() is not None:
+                return
+        except Exception:
+            logger.exception("playback-gate handoff watch failed")
             return
         loop = asyncio.get_running_loop()
         if loop.time() >= deadline:
