@@ -48,7 +48,7 @@ class PcmFrame:
             unsupported dtype, or ``sample_rate`` is not positive.
     """
 
-    __slots__ = ("data", "num_channels", "sample_rate", "samples_per_channel")
+    __slots__ = ("data", "dtype", "num_channels", "sample_rate", "samples_per_channel")
 
     def __init__(self, data: npt.NDArray[np.generic], sample_rate: int) -> None:
         if data.ndim not in (1, 2):
@@ -61,12 +61,9 @@ class PcmFrame:
         self.sample_rate = sample_rate
         self.samples_per_channel: int = data.shape[0]
         self.num_channels: int = 1 if data.ndim == 1 else data.shape[1]
-
-    @property
-    def dtype(self) -> Dtype:
+        # A plain attribute, not a property: the gate's hot path compares it per frame.
+        self.dtype: Dtype = "int16" if data.dtype.name == "int16" else "float32"
         """The sample type, ``"int16"`` or ``"float32"``."""
-        name = self.data.dtype.name
-        return "int16" if name == "int16" else "float32"
 
     def __repr__(self) -> str:
         return (

@@ -7,10 +7,13 @@ their package; everything else lives here::
 
     GateError
     ├── ConfigurationError (ValueError)    a setting out of range: timeouts, caps, formats,
-    │                                      clock steps, flag reasons, fades, buffer sizes
+    │   │                                  clock steps, flag reasons, fades, buffer sizes
+    │   └── OutputPathError                  openai_realtime.trace: an output that would
+    │                                        overwrite the trace or the other output
     ├── InvalidTypeError (TypeError)       an argument of the wrong kind (a sink with no
     │                                      purge, a gate that is not a PlaybackGate)
-    ├── InvalidIdError (ValueError)        a request or generation id: empty, not a str
+    ├── InvalidIdError (ValueError)        a request or generation id: empty, not a str,
+    │                                      or over 256 characters
     ├── UnknownRequestError (KeyError)     binding a request the gate never expected
     ├── AlreadyBoundError (ValueError)     a request or generation bound twice
     ├── FrameFormatError (ValueError)      a frame's rate, channels or dtype disagree
@@ -21,6 +24,7 @@ their package; everything else lives here::
     ├── ProtocolError (ValueError)         a malformed protocol event
     │   └── MalformedEventError              openai_realtime: an event the tap can't use
     ├── TraceError (ValueError)              openai_realtime.trace: a broken trace file
+    ├── PlotUnavailableError (RuntimeError)  openai_realtime.trace: --plot without matplotlib
     ├── UnsupportedVersionError (RuntimeError)  a framework outside the tested range, or a
     │                                      private hook it no longer has
     └── SpeakerError (RuntimeError)          speakers: the device can't play
@@ -58,7 +62,7 @@ class InvalidTypeError(GateError, TypeError):
 
 
 class InvalidIdError(GateError, ValueError):
-    """A request or generation id is empty or not a string."""
+    """A request or generation id is empty, not a string, or over ``MAX_ID_CHARS`` (256)."""
 
 
 class UnknownRequestError(GateError, KeyError):

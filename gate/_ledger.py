@@ -9,12 +9,24 @@ ledger learns the pairing when the server announces the generation, and keeps:
 - tombstones, flagged or retired generations, whose frames drop.
 
 Memory is bounded by counts, not time: at most ``max_live`` live generations,
-``max_tombstones`` generation tombstones, ``max_tombstones`` finished request
-records and ``max_pending`` pending requests. When a bound is reached the
-least recently *added* entry is forgotten (FIFO, a simple LRU on insertion).
-Forgetting a tombstone means a straggler of that generation, arriving after
-``max_tombstones`` newer generations ended, would pass as unknown; forgetting a
+``max_tombstones`` retired generations, ``max_flagged`` flagged generations,
+``max_tombstones`` finished request records and ``max_pending`` pending
+requests. When a bound is reached the least recently *added* entry of that kind
+is forgotten (FIFO, a simple LRU on insertion). Flagged and retired tombstones
+are kept apart, so no flood of retirements (a hostile server's ``response.done``
+for made-up ids) can push out the tombstone of a flagged generation that is
+still sending; only ``max_flagged`` newer flags can, and
+:attr:`GateStats.flagged_forgotten` counts each time that happens. Forgetting a
+retired tombstone means a straggler of it would pass as unknown; forgetting a
 live generation only loses its request binding, never one of its frames.
+
+Memory is bounded in bytes too: every id is at most
+:data:`~gate.validation.MAX_ID_CHARS` (256) characters (longer ones are refused
+with :class:`InvalidIdError`; :meth:`Ledger.admit` drops such a frame as
+``MALFORMED`` and stores nothing) and a flag's detail is cut to
+:data:`~gate.validation.MAX_DETAIL_CHARS` (512). With the defaults the ledger
+holds at most 1,024 + 2 x 10,000 + 10,000 + 4,096 records of a few hundred bytes
+each plus their ids: under 30 MB however hostile the input.
 
 Threads: control calls (``expect``, ``bind``, ``announce``, ``flag``,
 ``flag_request``, ``retire``, ``expire``) may come from any thread and
@@ -29,6 +41,8 @@ returns.
 from __future__ import annotations
 
 import logging
+import operator
+import reprlib
 import threading
 
 from gate._audio_format import AudioFormat, Frame
@@ -40,7 +54,7 @@ from gate._reasons import DropReason, GenerationState
 from gate._records import Binding, GenerationRecord, RequestRecord
 from gate._stats import GateStats, GenerationInfo
 from gate._tally import Tally
-from gate.validation import check_cap, check_id, check_reason, check_timeout
+from gate.validation import check_cap, check_id, check_reason, check_timeout, clip_detail
 
 __all__ = ["DEFAULT_REQUEST_TIMEOUT", "Binding", "Ledger"]
 
@@ -54,6 +68,20 @@ _FLAGGED = GenerationState.FLAGGED
 _DONE = GenerationState.DONE
 
 
+def _sample_count(value: object) -> int:
+    """Return ``value`` as a sample count, or -1 if it is not an int ``>= 0`` (a bool is not).
+
+    The slow path of :meth:`Ledger.admit`: plain ints never get here.
+    """
+    if isinstance(value, bool):
+        return -1
+    try:
+        count = operator.index(value)  # type: ignore[arg-type]  # int subclasses, numpy
+    except TypeError:
+        return -1
+    return count if count >= 0 else -1
+
+
 class Ledger:
     """Tracks requests and generations, and decides frame by frame.
 
@@ -64,9 +92,10 @@ class Ledger:
         clock: Time source for deadlines; :class:`MonotonicClock` by default.
         request_timeout: Default seconds a request may wait for its generation.
         max_live: Live generations kept; the oldest is forgotten beyond it.
-        max_tombstones: Flagged or retired generations kept, and finished
-            request records kept.
+        max_tombstones: Retired generations kept, and finished request
+            records kept.
         max_pending: Pending requests allowed at once.
+        max_flagged: Flagged generations kept; ``max_tombstones`` if ``None``.
 
     Raises:
         ConfigurationError: If a bound or the timeout is out of range.
@@ -81,6 +110,7 @@ class Ledger:
         max_live: int = 1024,
         max_tombstones: int = 10_000,
         max_pending: int = 4096,
+        max_flagged: int | None = None,
     ) -> None:
         self.audio_format = audio_format
         self.clock: Clock = clock if clock is not None else MonotonicClock()
@@ -88,12 +118,20 @@ class Ledger:
         self.max_live = check_cap("max_live", max_live)
         self.max_tombstones = check_cap("max_tombstones", max_tombstones)
         self.max_pending = check_cap("max_pending", max_pending)
+        self.max_flagged = check_cap(
+            "max_flagged", self.max_tombstones if max_flagged is None else max_flagged
+        )
         self._rate = audio_format.sample_rate if audio_format else 0
         self._channels = audio_format.num_channels if audio_format else 0
+        self._dtype = audio_format.dtype if audio_format else "int16"
+        self._dtypeless: type | None = None  # a frame class with no dtype (LiveKit's): int16
         self._lock = threading.Lock()
         self._generations: dict[str, GenerationRecord] = {}
         self._live_order = BoundedOrder(self.max_live)
-        self._tombstone_order = BoundedOrder(self.max_tombstones)
+        self._tombstone_order = BoundedOrder(self.max_tombstones)  # retired only
+        self._flagged_order = BoundedOrder(self.max_flagged)
+        self._tombstones_forgotten = 0
+        self._flagged_forgotten = 0
         self._requests: dict[str, RequestRecord] = {}
         self._finished_requests = BoundedOrder(self.max_tombstones)
         self._pending = 0
@@ -112,8 +150,19 @@ class Ledger:
 
         O(1) and copy-free: it reads the frame's sample count (and format when
         the ledger has one) and bumps counters. It never raises: a malformed
-        frame, or a bad id, is dropped and counted as ``MALFORMED``. A frame of
-        a generation never seen before passes and starts tracking it.
+        frame (a sample count that is not an int ``>= 0``; a rate, channel count
+        or dtype unlike the ledger's format) or a bad id (not a str, empty, or
+        longer than ``MAX_ID_CHARS``) is dropped, counted once as ``MALFORMED``
+        and stored nowhere. A frame of a generation never seen before passes and
+        starts tracking it. A frame without a ``dtype`` attribute (LiveKit's) is
+        int16.
+
+        Cost of these checks, measured with ``timeit`` (best of 15 x 200k calls,
+        interleaved with the unchecked code, 2 busy cores): the sample-count
+        check adds 12-15 ns to every frame; the dtype check, only on a ledger
+        with an ``audio_format``, adds about 35 ns more for a ``PcmFrame``
+        (124 -> 173 ns in all) and about 10 ns for an ``rtc.AudioFrame``, whose
+        class is remembered as dtype-less (236 -> 262 ns in all).
 
         Args:
             generation_id: The frame's generation.
@@ -124,8 +173,18 @@ class Ledger:
         """
         try:
             samples = frame.samples_per_channel
+            if samples.__class__ is not int or samples < 0:
+                samples = _sample_count(samples)  # slow path: an int subclass, numpy, junk
+                if samples < 0:
+                    return self._drop_malformed(generation_id, frame, None)
             if self._rate and (
-                frame.sample_rate != self._rate or frame.num_channels != self._channels
+                frame.sample_rate != self._rate
+                or frame.num_channels != self._channels
+                or (
+                    frame.__class__ is not self._dtypeless
+                    and getattr(frame, "dtype", None) != self._dtype
+                    and self._dtype_differs(frame)
+                )
             ):
                 return self._drop_malformed(generation_id, frame, samples)
             gen = self._generations.get(generation_id)
@@ -165,8 +224,18 @@ class Ledger:
         # Mirrors admit() line for line: one call level less on the hot path.
         try:
             samples = frame.samples_per_channel
+            if samples.__class__ is not int or samples < 0:
+                samples = _sample_count(samples)  # slow path: an int subclass, numpy, junk
+                if samples < 0:
+                    return self._drop_malformed(generation_id, frame, None)
             if self._rate and (
-                frame.sample_rate != self._rate or frame.num_channels != self._channels
+                frame.sample_rate != self._rate
+                or frame.num_channels != self._channels
+                or (
+                    frame.__class__ is not self._dtypeless
+                    and getattr(frame, "dtype", None) != self._dtype
+                    and self._dtype_differs(frame)
+                )
             ):
                 return self._drop_malformed(generation_id, frame, samples)
             gen = self._generations.get(generation_id)
@@ -355,7 +424,7 @@ class Ledger:
             request = self._requests.get(request_id)
             if request is None:
                 request = RequestRecord(request_id, self.clock.now())
-                request.reason, request.detail = reason, detail
+                request.reason, request.detail = reason, clip_detail(detail)
                 self._requests[request_id] = request
                 self._finish_request_locked(request_id)
             if request.generation_id is not None:
@@ -371,7 +440,7 @@ class Ledger:
                     self._pending -= 1
                     self._finish_request_locked(request_id)
                 if request.reason is None:
-                    request.reason, request.detail = reason, detail
+                    request.reason, request.detail = reason, clip_detail(detail)
                 generation_id = None
         if flagged is not None:
             self._on_flagged(flagged.info())
@@ -504,15 +573,22 @@ class Ledger:
                 generations_flagged=self._generations_flagged,
                 requests_timed_out=self._requests_timed_out,
                 pending_requests=self._pending,
+                tombstones_forgotten=self._tombstones_forgotten,
+                flagged_forgotten=self._flagged_forgotten,
             )
 
     def footprint(self) -> dict[str, int]:
-        """Return how many records of each kind the ledger holds (for memory checks)."""
+        """Return how many records of each kind the ledger holds (for memory checks).
+
+        ``tombstones`` counts retired generations, ``flagged`` flagged ones (each
+        kind has its own FIFO and cap).
+        """
         with self._lock:
             return {
                 "generations": len(self._generations),
                 "live": len(self._live_order),
                 "tombstones": len(self._tombstone_order),
+                "flagged": len(self._flagged_order),
                 "requests": len(self._requests),
                 "pending": self._pending,
                 "deadlines": len(self._deadlines),
@@ -531,14 +607,27 @@ class Ledger:
                 gen = self._new_generation_locked(generation_id, _LIVE)
             return gen
 
+    def _dtype_differs(self, frame: Frame) -> bool:
+        """The dtype check's slow path: a frame without ``dtype`` is int16 (LiveKit's).
+
+        Such a class is remembered, so its frames skip the ``getattr`` from then on
+        (a miss costs about 50 ns on an ``rtc.AudioFrame``).
+        """
+        dtype = getattr(frame, "dtype", None)
+        if dtype is not None:
+            return bool(dtype != self._dtype)
+        if self._dtype == "int16" and not hasattr(frame.__class__, "dtype"):
+            self._dtypeless = frame.__class__
+        return self._dtype != "int16"
+
     def _drop_malformed(self, generation_id: object, frame: object, samples: object) -> bool:
         count = self._tally.count_malformed(samples)
         if count & (count - 1) == 0:  # log the 1st, 2nd, 4th, 8th, ...
             logger.warning(
-                "dropped malformed frame #%d (generation %r, %r); expected %s",
+                "dropped malformed frame #%d (generation %s, %s); expected %s",
                 count,
-                generation_id,
-                frame,
+                reprlib.repr(generation_id),  # bounded: the id may be huge
+                reprlib.repr(frame),
                 self.audio_format or "a frame with samples_per_channel",
             )
         return False
@@ -558,17 +647,33 @@ class Ledger:
     def _flag_locked(self, gen: GenerationRecord, reason: DropReason, detail: str) -> bool:
         if gen.state is _FLAGGED:
             return False
-        gen.reason, gen.detail = reason, detail
-        was_live = gen.state is _LIVE
+        gen.reason, gen.detail = reason, clip_detail(detail)
         gen.state = _FLAGGED  # set last: admit reads state alone
         self._generations_flagged += 1
-        if was_live:
-            self._entomb_locked(gen)
+        self._entomb_locked(gen)  # from live, or from the retired FIFO to the flagged one
         return True
 
     def _entomb_locked(self, gen: GenerationRecord) -> None:
-        self._live_order.discard(gen.generation_id)
-        self._forget_locked(self._tombstone_order.add(gen.generation_id))
+        gid = gen.generation_id
+        self._live_order.discard(gid)
+        if gen.state is _FLAGGED:
+            self._tombstone_order.discard(gid)
+            forgotten = self._flagged_order.add(gid)
+            if forgotten is not None:
+                self._flagged_forgotten += 1
+                if self._flagged_forgotten & (self._flagged_forgotten - 1) == 0:
+                    logger.warning(
+                        "forgot flagged generation %s: %d flagged generations forgotten so far "
+                        "(max_flagged=%d): a flood of flags, or raise max_flagged",
+                        forgotten,
+                        self._flagged_forgotten,
+                        self.max_flagged,
+                    )
+        else:
+            forgotten = self._tombstone_order.add(gid)
+            if forgotten is not None:
+                self._tombstones_forgotten += 1
+        self._forget_locked(forgotten)
 
     def _forget_locked(self, generation_id: str | None) -> None:
         if generation_id is not None:

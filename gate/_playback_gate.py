@@ -24,8 +24,12 @@ class PlaybackGate(Ledger):
     Everything in :class:`~gate._ledger.Ledger` (same arguments, same thread
     rules), plus: every newly flagged generation is purged from each sink
     registered with :meth:`add_sink`, on the flagging thread, after the flag
-    is visible to :meth:`admit`. A sink that raises is logged and skipped;
-    the other sinks are still purged.
+    is visible to :meth:`admit`. A sink that raises an ``Exception`` is logged
+    and skipped; the other sinks are still purged. A sink that raises a
+    ``BaseException`` that is not an ``Exception`` (``asyncio.CancelledError``,
+    ``KeyboardInterrupt``, ``SystemExit``) does not stop the others either: every
+    sink is purged, then the first such exception is re-raised from the call
+    that flagged (the flag itself has already taken effect).
 
     Example::
 
@@ -80,8 +84,16 @@ class PlaybackGate(Ledger):
             f" for request {info.request_id}" if info.request_id else "",
             len(self._sinks),
         )
+        fatal: BaseException | None = None
         for sink in self._sinks:
             try:
                 sink.purge(info.generation_id, reason)
             except Exception:
                 logger.exception("sink %r failed to purge generation %s", sink, info.generation_id)
+            except BaseException as e:  # CancelledError, KeyboardInterrupt, SystemExit
+                # Purge the other sinks first: one sink's cancellation must not leave
+                # flagged audio queued in the rest. Then the first one propagates.
+                if fatal is None:
+                    fatal = e
+        if fatal is not None:
+            raise fatal

@@ -63,6 +63,10 @@ class GateStats:
         live_generations: Live generations held now.
         tombstones: Flagged or retired generations held now.
         pending_requests: Requests waiting for their generation now.
+        tombstones_forgotten: Retired generations forgotten to stay within
+            ``max_tombstones`` (a flood of ``response.done`` shows here).
+        flagged_forgotten: Flagged generations forgotten to stay within
+            ``max_flagged``; each could play again if it were still sending.
     """
 
     passed: Counts
@@ -74,6 +78,8 @@ class GateStats:
     live_generations: int = 0
     tombstones: int = 0
     pending_requests: int = 0
+    tombstones_forgotten: int = 0
+    flagged_forgotten: int = 0
 
     def summary(self) -> str:
         """Return a one-line summary for logs."""
@@ -89,4 +95,10 @@ class GateStats:
             + f"; generations seen={self.generations_seen} flagged={self.generations_flagged}"
             f" live={self.live_generations} tombstones={self.tombstones}"
             f" pending requests={self.pending_requests}"
+            + (
+                f"; forgotten tombstones={self.tombstones_forgotten}"
+                f" flagged={self.flagged_forgotten}"
+                if self.tombstones_forgotten or self.flagged_forgotten
+                else ""
+            )
         )

@@ -31,13 +31,14 @@ class Tally:
         """Count one malformed frame.
 
         Args:
-            samples: Its samples per channel, if readable.
+            samples: Its samples per channel; counted only if an int ``>= 0``, so
+                junk never makes the totals negative or NaN.
 
         Returns:
             How many malformed frames so far.
         """
         self._malformed[0] += 1
-        if isinstance(samples, int):
+        if isinstance(samples, int) and samples.__class__ is not bool and samples >= 0:
             self._malformed[1] += samples
         return self._malformed[0]
 
@@ -62,6 +63,8 @@ class Tally:
         generations_flagged: int,
         requests_timed_out: int,
         pending_requests: int,
+        tombstones_forgotten: int = 0,
+        flagged_forgotten: int = 0,
     ) -> GateStats:
         """Return totals: what was forgotten plus what ``records`` hold now."""
         passed = Counts(*self._passed)
@@ -93,4 +96,6 @@ class Tally:
             live_generations=live,
             tombstones=tombstones,
             pending_requests=pending_requests,
+            tombstones_forgotten=tombstones_forgotten,
+            flagged_forgotten=flagged_forgotten,
         )

@@ -43,6 +43,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="talk to the real OpenAI Realtime service (needs OPENAI_API_KEY)",
     )
+    parser.add_argument(
+        "--only",
+        metavar="KIND[,KIND]",
+        help="play only these replies: normal, late, interrupt, cancel, reconnect",
+    )
+    parser.add_argument(
+        "--trace", metavar="FILE", help="record the gated session's wire traffic (JSON Lines)"
+    )
+    parser.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="draw the gated session's timeline, as 'playback-gate replay --plot' does "
+        "(needs matplotlib: the bench extra)",
+    )
 
 
 def check(args: argparse.Namespace) -> None:
@@ -73,18 +87,36 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
     import logging
     import sys
+    import tempfile
+    from pathlib import Path
 
-    from integrations.demo.report import format_report
+    from gate import GateError
+    from integrations.demo.report import format_report, gate_summary
     from integrations.demo.runner import DemoOptions, run_demo
-    from integrations.demo.script import StoryTiming
+    from integrations.demo.script import KINDS, StoryTiming
+    from integrations.openai_realtime.trace import plot
 
     timing = StoryTiming.fast() if args.fast else StoryTiming()
+    only = tuple(k.strip() for k in (args.only or "").split(",") if k.strip())
     try:
         if args.deadline is not None:
             timing = dataclasses.replace(timing, deadline=args.deadline)
-    except ValueError as e:
+        unknown = [k for k in only if k not in KINDS]
+        if unknown:
+            raise ValueError(
+                f"--only: unknown kind {unknown[0]!r} (choose from {', '.join(KINDS)})"
+            )
+        if args.plot is not None:
+            plot.require_matplotlib()
+            plot.check_destination(args.plot)
+    except (ValueError, OSError, plot.PlotUnavailableError) as e:
         print(f"playback-gate demo: {e}", file=sys.stderr)
         return 2
+    scratch = None
+    trace = args.trace
+    if args.plot is not None and trace is None:  # the picture is drawn from a recorded trace
+        scratch = Path(tempfile.mkdtemp(prefix="playback-gate-demo-"))
+        trace = str(scratch / "demo.jsonl")
     options = DemoOptions(
         timing=timing,
         wav=None if args.wav is None else str(args.wav),
@@ -92,12 +124,14 @@ def run(args: argparse.Namespace) -> int:
         audio=args.audio,
         baseline=not args.no_baseline,
         openai=args.openai,
+        only=only,
+        trace=trace,
     )
     # LiveKit logs the misbehaviour the story provokes; the table says it better
     logging.getLogger("livekit").setLevel(logging.CRITICAL)
     logging.getLogger("livekit.agents").setLevel(logging.CRITICAL)
     print(
-        "playback-gate demo: the LiveKit #6222 story on a real AgentSession "
+        "playback-gate demo: six replies on a real AgentSession, with and without the gate "
         + ("(real OpenAI Realtime)" if args.openai else "(local Realtime simulator)"),
         flush=True,
     )
@@ -109,26 +143,44 @@ def run(args: argparse.Namespace) -> int:
                 on_ready=lambda where: print(f"gated audio -> {where}", flush=True),
             )
         )
-    except RuntimeError as e:
+        print()
+        print(format_report(result.gated, result.ungated, notes=result.notes))
+        print()
+        print(gate_summary(result.gated))
+        print(f"gated audio -> {result.output}; run time {result.elapsed:.1f} s")
+        if args.trace is not None:
+            print(f"wire traffic -> {args.trace}")
+        if args.plot is not None and trace is not None:
+            plot.write_timeline_png(
+                trace,
+                args.plot,
+                timeout=timing.deadline,
+                title="playback-gate demo (with the gate)",
+            )
+            print(f"timeline -> {args.plot}")
+    except (GateError, RuntimeError, OSError) as e:
         print(f"playback-gate demo: {e}", file=sys.stderr)
         return 2
-    print()
-    print(format_report(result.gated, result.ungated, notes=result.notes))
-    print(f"gate: {result.stats.summary()}")
-    print(f"gated audio -> {result.output}; run time {result.elapsed:.1f} s")
+    finally:
+        if scratch is not None:
+            for f in scratch.iterdir():
+                f.unlink()
+            scratch.rmdir()
     return 0
 
 
 COMMAND = Command(
     name="demo",
-    help="play the LiveKit #6222 story through the gate and show what played",
+    help="play six replies, #6222 and the leaks LiveKit 1.8.9 alone has, with and without the gate",
     description=(
         "Starts the project's OpenAI Realtime simulator and a LiveKit AgentSession with the "
-        "real livekit-plugins-openai client, and plays four replies through the gate: a "
-        "normal one, one whose generate_reply times out while the server keeps streaming, "
-        "one interrupted mid-word, and a final one. The same story runs at the same time "
-        "without the gate. Audio goes to the speakers, or to demo.wav when there are none. "
-        "Ends with a table of what the server sent, what played and what was dropped."
+        "real livekit-plugins-openai client, and plays six replies through the gate: a "
+        "normal one; the #6222 reply (its generate_reply times out, the server answers late "
+        "and keeps streaming); one interrupted mid-word; one the app cancels while seconds "
+        "of it are queued; one the server answers after a websocket reconnect; and a final "
+        "one. The same story runs at the same time without the gate. Audio goes to the "
+        "speakers, or to demo.wav when there are none. Ends with a table of what the server "
+        "sent, what played and what leaked, with and without the gate."
     ),
     add_arguments=add_arguments,
     run=run,

@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import TextIO
 
 from gate import ConfigurationError, GateStats, PlaybackGate
-from integrations.demo.script import StoryTiming
-from integrations.demo.story import ReplyOutcome, Story
+from integrations.demo.outcome import ReplyOutcome
+from integrations.demo.script import NEEDS_SIMULATOR, STEPS, Step, StoryTiming
+from integrations.demo.story import Story
 from integrations.openai_realtime.simulator.audio_marker import SAMPLE_RATE, AudioMode
 from integrations.openai_realtime.simulator.server import RealtimeSimulator
+from integrations.openai_realtime.trace.recorder import TraceRecorder
 from integrations.speakers import BaseSink, SpeakerError, SpeakerSink, WavSink
 
 __all__ = ["DemoOptions", "DemoResult", "open_output", "run_demo"]
@@ -46,6 +48,8 @@ class DemoOptions:
         audio: Simulator audio: ``"tone"`` (audible) or ``"marker"`` (decodable).
         baseline: Also run the story without the gate.
         openai: Use the real OpenAI Realtime service (needs ``OPENAI_API_KEY``).
+        only: Play only the replies of these kinds (see :data:`KINDS`); all if empty.
+        trace: Record the gated session's wire traffic to this JSON Lines file.
     """
 
     timing: StoryTiming = field(default_factory=StoryTiming)
@@ -54,6 +58,21 @@ class DemoOptions:
     audio: AudioMode = "tone"
     baseline: bool = True
     openai: bool = False
+    only: tuple[str, ...] = ()
+    trace: str | None = None
+
+    def steps(self) -> tuple[Step, ...]:
+        """The replies this run plays.
+
+        Returns:
+            The story's steps, filtered by :attr:`only` and by what the service can do.
+        """
+        return tuple(
+            s
+            for s in STEPS
+            if (not self.only or s.kind in self.only)
+            and not (self.openai and s.kind in NEEDS_SIMULATOR)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +130,12 @@ def _model(base_url: str | None) -> object:
 
 @contextlib.asynccontextmanager
 async def _story(
-    options: DemoOptions, sink: BaseSink, gate: PlaybackGate | None, audio: AudioMode, name: str
+    options: DemoOptions,
+    sink: BaseSink,
+    gate: PlaybackGate | None,
+    audio: AudioMode,
+    name: str,
+    trace: TraceRecorder | None = None,
 ) -> AsyncIterator[Story]:
     sim = None if options.openai else RealtimeSimulator()
     model: object = None
@@ -119,14 +143,18 @@ async def _story(
     try:
         if sim is not None:
             await sim.start()
-            sim.enqueue(*options.timing.plans(audio))
+            sim.enqueue(*options.timing.plans(options.steps(), audio))
         model = _model(sim.base_url if sim is not None else None)
         story = Story(
             model,
             sink,
             options.timing,
             gate=gate,
+            steps=options.steps(),
+            sim=sim,
+            audio=audio,
             late_deadline=OPENAI_LATE_DEADLINE if options.openai else None,
+            trace=trace,
             name=name,
         )
         sink.start()
@@ -158,28 +186,61 @@ async def _progress(stories: list[tuple[str, Story]], out: TextIO, t0: float) ->
         await asyncio.sleep(0.2)
 
 
+def _row_note(number: int, kind: str, t: StoryTiming, openai: bool) -> str | None:
+    """Which real server behaviour a reply plays, and what LiveKit 1.8.9 alone does with it."""
+    if kind == "late" and openai:
+        return (
+            f"reply {number}: the real service answers in time, so the gate's deadline is made "
+            f"{OPENAI_LATE_DEADLINE * 1000:.0f} ms for this reply: a stand-in for a late answer."
+        )
+    if kind == "late" and t.livekit_times_out:
+        return (
+            f"reply {number} (LiveKit #6222): the gate gives up after {t.deadline:g} s, as "
+            f"LiveKit's generate_reply does (fixed 10 s); the server answers {t.late_by:g} s "
+            "later, ignores the cancel and streams on, as reported in #6222. LiveKit 1.8.9 "
+            "discards a response.created that arrives after its own timeout, so without the "
+            "gate this one is dropped too (--fast shows a late reply LiveKit plays)."
+        )
+    if kind == "late":
+        return (
+            f"reply {number} (LiveKit #6222): the gate's deadline is {t.deadline:g} s, stricter "
+            f"than LiveKit's fixed 10 s; the server answers {t.late_by:g} s after it, ignores the "
+            "cancel and streams on. Without the gate LiveKit is still waiting and plays it."
+        )
+    if kind == "interrupt":
+        return (
+            f"reply {number}: the user barges in; the server ignores the cancel and keeps "
+            "streaming. LiveKit's own interrupt clears its output, so nothing leaks either way."
+        )
+    if kind == "cancel":
+        return (
+            f"reply {number}: the app cancels the reply {t.cancel_after_s:g} s into playback "
+            "(a targeted response.cancel, as a guardrail would). The server honours it "
+            "(response.done, status cancelled), but it streamed the reply faster than real time, "
+            f"as the OpenAI service does ({t.cancel_pace:g}x here), so seconds of it were already "
+            "queued. LiveKit 1.8.9 plays what it queued: only its own interrupt clears the output."
+        )
+    if kind == "reconnect":
+        return (
+            f"reply {number}: the socket drops while the request waits; LiveKit reconnects, "
+            "fails that generate_reply and forgets it. The server answers the request on the "
+            "new connection anyway, as a server that resumes sessions does (xAI's Realtime API "
+            "resumes in-flight output on a new socket; OpenAI's own service starts a fresh "
+            "session, so there this row cannot happen). LiveKit 1.8.9 plays it."
+        )
+    return None
+
+
 def _notes(options: DemoOptions, fallback: str | None) -> list[str]:
-    t = options.timing
     notes = [] if fallback is None else [fallback]
+    for number, step in enumerate(options.steps(), 1):
+        note = _row_note(number, step.kind, options.timing, options.openai)
+        if note is not None:
+            notes.append(note)
     if options.openai:
         notes.append(
-            f"real OpenAI Realtime service: it answers in time, so reply 2 is made late by a "
-            f"{OPENAI_LATE_DEADLINE * 1000:.0f} ms gate deadline; no ungated run (it would "
-            "cost a second session)."
-        )
-    elif t.livekit_times_out:
-        notes.append(
-            f"reply 2: the gate gives up after {t.deadline:g} s, as LiveKit's generate_reply "
-            f"does (fixed 10 s); the server answers {t.late_by:g} s later, ignores the cancel and "
-            "streams on. LiveKit 1.8.9 discards an OpenAI response.created that arrives after "
-            "its own timeout, so its no-gate run drops this one too; --fast shows a late "
-            "reply it plays."
-        )
-    else:
-        notes.append(
-            f"reply 2: the gate's deadline is {t.deadline:g} s, stricter than LiveKit's fixed "
-            f"10 s generate_reply timeout; the server answers {t.late_by:g} s after it, ignores "
-            "the cancel and streams on. Without the gate LiveKit is still waiting and plays it."
+            "real OpenAI Realtime service: no ungated run (it would cost a second session), "
+            "and no reconnect reply (the service does not answer across a reconnect)."
         )
     return [line for note in notes for line in textwrap.wrap(note, 99, subsequent_indent="  ")]
 
@@ -201,17 +262,27 @@ async def run_demo(
         What was measured.
 
     Raises:
-        RuntimeError: If ``options.openai`` is set without ``OPENAI_API_KEY``.
+        ConfigurationError: If ``options.openai`` is set without ``OPENAI_API_KEY``,
+            or no reply is left to play.
+        OSError: If the trace file cannot be written.
     """
     if options.openai and not os.environ.get("OPENAI_API_KEY"):
         raise ConfigurationError("--openai needs OPENAI_API_KEY in the environment")
+    if not options.steps():
+        raise ConfigurationError("no reply to play (--only names none this service can play)")
     t0 = time.monotonic()
     gate = PlaybackGate(request_timeout=options.timing.deadline)
     sink, description, fallback = open_output(options.wav, options.device)
     if on_ready is not None:
         on_ready(description)
     async with contextlib.AsyncExitStack() as stack:
-        gated = await stack.enter_async_context(_story(options, sink, gate, options.audio, "gate"))
+        recorder = None
+        if options.trace is not None:
+            recorder = TraceRecorder(options.trace)
+            stack.callback(recorder.close)
+        gated = await stack.enter_async_context(
+            _story(options, sink, gate, options.audio, "gate", recorder)
+        )
         stories = [("gate", gated)]
         if options.baseline and not options.openai:
             scratch = Path(tempfile.mkdtemp(prefix="playback-gate-demo-")) / "no-gate.wav"

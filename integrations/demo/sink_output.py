@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from livekit import rtc
 from livekit.agents.voice import io
 
+from gate import PlaybackGate
+from integrations.demo.outcome import PurgeCounter
 from integrations.livekit._tagging import generation_of
 from integrations.speakers import BaseSink
 
@@ -44,7 +46,9 @@ class SinkAudioOutput(io.AudioOutput):
         label: The output's label.
     """
 
-    def __init__(self, sink: BaseSink, *, label: str = "SpeakerSink") -> None:
+    def __init__(
+        self, sink: BaseSink, *, gate: PlaybackGate | None = None, label: str = "SpeakerSink"
+    ) -> None:
         super().__init__(
             label=label,
             capabilities=io.AudioOutputCapabilities(pause=False),
@@ -56,6 +60,15 @@ class SinkAudioOutput(io.AudioOutput):
         self._playing: list[_Segment] = []  # flushed, not finished
         self._untagged = 0
         self._untagged_id = ""
+        self.gate = gate
+        self.cleared = PurgeCounter(sink)
+        """Counts what :meth:`clear_buffer` removed of generations the gate had not flagged
+        (LiveKit's own interrupt)."""
+        self.cleared_flagged = PurgeCounter(sink)
+        """Counts what :meth:`clear_buffer` removed of flagged generations (the gated
+        output clears the sink to purge them)."""
+        self.dropped_after_clear: dict[str, float] = {}
+        """Seconds of audio captured after a clear, in a segment it had already ended."""
 
     async def capture_frame(self, frame: rtc.AudioFrame) -> None:
         """Queue one frame on the sink, waiting for room (never faster than a speaker drains).
@@ -70,9 +83,11 @@ class SinkAudioOutput(io.AudioOutput):
             self._untagged += 1
             self._untagged_id = f"untagged-{self._untagged}"
             self.on_playback_started(created_at=time.time())
-        if seg.finished:
-            return  # cleared mid-capture: the rest of this segment is dropped
         gid = generation_of(frame) or self._untagged_id
+        if seg.finished:  # cleared mid-capture: the rest of this segment is dropped
+            late = frame.samples_per_channel / frame.sample_rate
+            self.dropped_after_clear[gid] = self.dropped_after_clear.get(gid, 0.0) + late
+            return
         if gid not in seg.played_before:
             seg.played_before[gid] = self.sink.buffer.played(gid)
         await self.sink.awrite(gid, frame)
@@ -95,7 +110,8 @@ class SinkAudioOutput(io.AudioOutput):
         segments = [*self._playing, *([self._segment] if self._segment else [])]
         for seg in segments:
             for gid in seg.played_before:
-                self.sink.purge(gid)
+                flagged = self.gate is not None and self.gate.is_flagged(gid)
+                (self.cleared_flagged if flagged else self.cleared).purge(gid)
         for seg in self._playing:
             if seg.task is not None:
                 seg.task.cancel()
@@ -133,4 +149,17 @@ class SinkAudioOutput(io.AudioOutput):
         )
         self.on_playback_finished(
             playback_position=played / self.sink.samplerate, interrupted=interrupted
+        )
+
+    def cleared_seconds(self, generation_id: str) -> float:
+        """Seconds of a generation's audio that LiveKit's clears removed or cut off.
+
+        Args:
+            generation_id: The generation.
+
+        Returns:
+            Queued audio the clears purged, plus audio captured after them.
+        """
+        return self.cleared.seconds(generation_id) + self.dropped_after_clear.get(
+            generation_id, 0.0
         )

@@ -28,8 +28,6 @@ class ResponseWire:
         done_at: When ``response.done`` arrived.
         status: ``response.done`` status.
         samples: Audio samples received (24 kHz PCM16 mono).
-        samples_after: Samples received at or after :attr:`give_up_at`.
-        give_up_at: When the client gave up on it (timeout or interrupt), if it did.
     """
 
     response_id: str
@@ -38,8 +36,6 @@ class ResponseWire:
     done_at: float | None = None
     status: str | None = None
     samples: int = 0
-    samples_after: int = 0
-    give_up_at: float | None = None
 
 
 class Wire:
@@ -50,19 +46,6 @@ class Wire:
         """``response.create`` event ids -> when they were queued."""
         self.responses: dict[str, ResponseWire] = {}
         self._by_request: dict[str, str] = {}
-        self._give_up: dict[str, float] = {}
-
-    def give_up(self, request_id: str, at: float) -> None:
-        """Say the client gives up on a request's response at ``at`` (e.g. its deadline).
-
-        Args:
-            request_id: The ``response.create`` event id.
-            at: ``time.monotonic()`` time.
-        """
-        self._give_up[request_id] = at
-        rw = self.response_for(request_id)
-        if rw is not None and rw.give_up_at is None:
-            rw.give_up_at = at
 
     def attach(self, rt_session: Any) -> None:
         """Listen to ``rt_session`` (a ``livekit.plugins.openai.realtime.RealtimeSession``).
@@ -100,8 +83,6 @@ class Wire:
             except (binascii.Error, ValueError):
                 return
             rw.samples += n
-            if rw.give_up_at is not None and now >= rw.give_up_at:
-                rw.samples_after += n
         elif kind in ("response.created", "response.done"):
             response = event.get("response") or {}
             rw = self._get(str(response.get("id")))
@@ -112,7 +93,6 @@ class Wire:
                 if isinstance(request_id, str):
                     rw.request_id = request_id
                     self._by_request[request_id] = rw.response_id
-                    rw.give_up_at = self._give_up.get(request_id, rw.give_up_at)
             else:
                 rw.done_at = now
                 rw.status = response.get("status")

@@ -53,6 +53,7 @@ from livekit.agents.voice.speech_handle import SpeechHandle
 from gate import DropReason, PlaybackGate, StateError
 from integrations.livekit._cancels import CancelArbiter
 from integrations.livekit._gated_output import GatedAudioOutput
+from integrations.livekit._history import HistoryBridge
 from integrations.livekit._signals import (
     check_agents_version,
     is_reply_timeout,
@@ -112,6 +113,7 @@ class GateInstallation:
     _fresh_unsolicited: SpeechHandle | None = None
     _last_reply_timeout: float | None = None
     _handoff: asyncio.Handle | None = None
+    _history: HistoryBridge | None = None  # OpenAI history edits: see _history
     _detached: bool = False
 
     @property
@@ -164,6 +166,7 @@ class GateInstallation:
         tap.send = arbiter.hold  # the tap's targeted cancels wait for LiveKit's own
         self.taps[rt] = tap
         self.arbiters[rt] = arbiter
+        self._history_bridge().attach(tap)
         self._listen(rt, "openai_client_event_queued", tap.on_client_event)
         self._listen(rt, "openai_client_event_queued", arbiter.on_client_event)
         self._listen(rt, "openai_server_event_received", tap.on_server_event)
@@ -196,6 +199,10 @@ class GateInstallation:
         self._reply_handles.clear()
         for arbiter in self.arbiters.values():
             arbiter.close()
+        for tap in self.taps.values():
+            tap.close()
+        if self._history is not None:
+            self._history.detach()
         self._rt_sessions.clear()
         self.taps.clear()
         self.arbiters.clear()
@@ -213,6 +220,11 @@ class GateInstallation:
         for event in _SESSION_EVENTS:
             self._listen(self.session, event, self._on_session_event)
         self._listen(self.session, "close", self._on_close)
+
+    def _history_bridge(self) -> HistoryBridge:
+        if self._history is None:
+            self._history = HistoryBridge(self.gate, self.output)
+        return self._history
 
     # ---- listeners (never raise into LiveKit's emitters) ----------------------
 
@@ -315,6 +327,7 @@ class GateInstallation:
             handle, self._fresh_unsolicited = self._fresh_unsolicited, None
         if handle is not None:
             self.output.set_owner(gid, handle)
+            self._history_bridge().watch(gid, handle)
         has_tap = any(rt_tap for rt_tap in self.taps.values() if gid in rt_tap.in_progress())
         if (
             not ev.user_initiated

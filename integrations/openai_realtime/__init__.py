@@ -5,7 +5,9 @@ This package is library code a user imports::
     from integrations.openai_realtime import RealtimeTap
 
 Its modules are private (``_tap``, ``_endings``, ``_attribution``, ``_audio_decode``,
-``_events``) and re-exported here. Two subpackages beside it are tooling, not library,
+``_events``, ``_items``, ``_history``, ``_connection``) and re-exported here.
+:class:`GatedConnection` wraps the ``openai`` SDK's realtime connection so its audio
+plays through the gate on a speaker sink. Two subpackages beside it are tooling, not library,
 and the library imports neither:
 
 - :mod:`integrations.openai_realtime.simulator`: a local, protocol-faithful Realtime
@@ -22,6 +24,7 @@ from integrations.openai_realtime._audio_decode import (
     decode_delta,
     output_format_from_session,
 )
+from integrations.openai_realtime._connection import GatedConnection, GatedSink
 from integrations.openai_realtime._events import (
     AUDIO_DELTA_TYPES,
     Direction,
@@ -35,6 +38,8 @@ __all__ = [
     "DEFAULT_OUTPUT_FORMAT",
     "Direction",
     "Encoding",
+    "GatedConnection",
+    "GatedSink",
     "MalformedEvent",
     "MalformedEventError",
     "OutputAudioFormat",

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gate import ProtocolError
+from gate.validation import MAX_ID_CHARS
 
 __all__ = ["Attribution", "Request", "stamp_response_create"]
 
@@ -29,12 +30,15 @@ class Request:
         event_id: The event's ``event_id``, if any.
         out_of_band: ``response.conversation == "none"``.
         stamped: Whether it carried ``metadata.client_event_id``.
+        echoed: For a request whose id the client reused (tracked under an alias
+            as ``request_id``), the id the server will echo; else ``None``.
     """
 
     request_id: str
     event_id: str | None
     out_of_band: bool
     stamped: bool
+    echoed: str | None = None
 
 
 def stamp_response_create(event: dict[str, Any]) -> dict[str, Any]:
@@ -109,6 +113,12 @@ class Attribution:
         self._responses: OrderedDict[str, bool] = OrderedDict()  # id -> out of band
         self._auto_ids = 0
 
+    def alias(self, request_id: str) -> str:
+        """Return a fresh id for a request that reuses ``request_id`` (at most 256 characters)."""
+        self._auto_ids += 1
+        suffix = f"#reuse{self._auto_ids}"
+        return request_id[: MAX_ID_CHARS - len(suffix)] + suffix
+
     def new_request_id(self) -> str:
         """Return a made-up id for a ``response.create`` with no ids at all."""
         self._auto_ids += 1
@@ -137,6 +147,10 @@ class Attribution:
         cei = metadata.get("client_event_id") if isinstance(metadata, Mapping) else None
         if isinstance(cei, str) and cei:
             request_id: str | None = cei
+            if cei not in self._requests:  # a reused id: its oldest waiting alias, if any
+                request_id = next(
+                    (rid for rid, r in self._requests.items() if r.echoed == cei), cei
+                )
         else:
             request_id = next(
                 (
@@ -159,6 +173,10 @@ class Attribution:
             if rid in self._unstamped:
                 self._unstamped.remove(rid)
         return dropped
+
+    def waiting(self) -> list[str]:
+        """Ids of every request still waiting for its response, oldest first."""
+        return list(self._requests)
 
     def default_requests(self) -> list[str]:
         """Ids of waiting requests of the default conversation, oldest first."""

@@ -20,6 +20,13 @@ answers ``response.create`` in order. That is exact when server VAD is off; with
 it on, a VAD reply can take the answer's place, so stamp requests
 (:meth:`RealtimeTap.stamp`) to make binding exact.
 
+A client that reuses a request id (the same ``client_event_id`` twice) still sends
+a request: the tap tracks the second one under an alias (``<id>#reuseN``), binds
+the next ``response.created`` echoing that id to it, and counts the reuse as
+malformed. A duplicate ``response.created`` (a hostile or buggy server) is tracked
+as unattributed, so a bare ``response.cancel`` still reaches it. Ids longer than
+the gate's 256-character limit are malformed and never stored.
+
 The tap never raises into the caller's loop: a malformed event is counted
 (:attr:`RealtimeTap.malformed`), logged with its type and id, and ignored; it
 never changes the fate of any other response.
@@ -39,12 +46,13 @@ from gate import (
     ConfigurationError,
     DropReason,
     GateError,
+    InvalidIdError,
     InvalidTypeError,
     PcmFrame,
     PlaybackGate,
     UnknownRequestError,
 )
-from gate.validation import check_cap, check_timeout
+from gate.validation import MAX_ID_CHARS, check_cap, check_timeout
 from integrations.openai_realtime._attribution import (
     Attribution,
     Request,
@@ -70,10 +78,14 @@ from integrations.openai_realtime._events import (
     require_mapping,
     require_str,
 )
+from integrations.openai_realtime._history import HistoryKeeper
+from integrations.openai_realtime._items import ItemBook
 
 __all__ = ["RealtimeTap", "TapAudio", "UnattributedPolicy"]
 
 logger = logging.getLogger("playback_gate.tap")
+
+_MAX_PROBLEM_CHARS = 300
 
 
 class UnattributedPolicy(enum.Enum):
@@ -135,7 +147,11 @@ class RealtimeTap:
     - ``response.cancel`` (client), ``response.done`` (server) and ``error``
       (server) naming a ``response.create``: flag, retire or fail, per
       :mod:`~integrations.openai_realtime._endings`.
-    - ``session.created`` / ``session.updated``: the output audio format.
+    - ``session.created`` / ``session.updated``: the output audio format. A
+      ``session.created`` after the first means the socket was reconnected: the
+      requests still waiting were sent on the lost one and the client gave up on
+      them, so they are flagged cancelled (a server that resumes sessions may
+      still answer them on the new socket).
     - Every event first expires overdue requests (``gate.expire()``).
 
     Args:
@@ -152,9 +168,14 @@ class RealtimeTap:
             remembers (oldest forgotten first).
         max_delta_chars: Longest base64 audio delta decoded (a larger one is
             malformed); the default is about 16 s of 24 kHz PCM16.
-        max_malformed_kept: Bound on :attr:`malformed_events`.
+        max_malformed_kept: Bound on :attr:`malformed_events` (each record's type and
+            event id are cut to 100 characters, its problem to 300, so the records take
+            at most about 500 bytes each however large the event).
         on_malformed: Called with each :class:`MalformedEvent` (e.g. to attach
             a trace line number). Exceptions from it are logged.
+        keep_history: Keep the server's conversation honest for every reply the
+            gate kills (:mod:`~integrations.openai_realtime._history`): the edits go
+            out through ``send``. Report what played with :meth:`playout_final`.
 
     Raises:
         InvalidTypeError: If ``gate`` is not a :class:`~gate.PlaybackGate`.
@@ -175,6 +196,7 @@ class RealtimeTap:
         max_delta_chars: int = 1 << 20,
         max_malformed_kept: int = 1000,
         on_malformed: Callable[[MalformedEvent], None] | None = None,
+        keep_history: bool = True,
     ) -> None:
         if not isinstance(gate, PlaybackGate):
             raise InvalidTypeError(f"gate must be a PlaybackGate, got {type(gate).__name__}")
@@ -208,6 +230,11 @@ class RealtimeTap:
         self._attribution = Attribution(max_tracked)
         self._endings = ResponseEndings(gate, self._attribution)
         self._warned_unstamped = False
+        self.items = ItemBook(max_tracked)
+        """Each reply's output items and the audio sent for each."""
+        self.history = HistoryKeeper(gate, self.items, send) if keep_history else None
+        """Sends the deletes and truncates killed replies need (``None`` if off)."""
+        self._server_events = 0
 
     # ---- public API -----------------------------------------------------------
 
@@ -232,13 +259,14 @@ class RealtimeTap:
             if not isinstance(event, Mapping):
                 raise MalformedEventError("event is not a JSON object")
             kind = require_str(event, "type")
+            self.items.observe_client(kind, event)
             if kind == "response.create":
                 self._on_response_create(event)
             elif kind == "response.cancel":
                 self._endings.on_response_cancel(event)
             elif kind not in KNOWN_CLIENT_TYPES:
                 raise MalformedEventError("unknown client event type")
-        except MalformedEventError as e:
+        except (MalformedEventError, InvalidIdError) as e:
             self._malformed("client", event, str(e))
         except Exception as e:
             logger.exception("tap failed on a client event")
@@ -254,6 +282,7 @@ class RealtimeTap:
             For an audio delta (when ``decode_audio``), the decoded frame and
             its response id, not yet admitted; otherwise ``None``.
         """
+        self._server_events += 1
         try:
             self._expire()
             if not isinstance(event, Mapping):
@@ -261,6 +290,7 @@ class RealtimeTap:
             kind = event.get("type")
             if not isinstance(kind, str) or not kind:
                 raise MalformedEventError("'type' must be a non-empty string")
+            done = self.items.observe_server(kind, event, self.output_format)
             if kind in AUDIO_DELTA_TYPES:
                 if not self.decode_audio:
                     return None
@@ -272,17 +302,38 @@ class RealtimeTap:
             elif kind == "response.done":
                 self._endings.on_response_done(require_mapping(event, "response"))
             elif kind in ("session.created", "session.updated"):
-                self._on_session(require_mapping(event, "session"))
+                session = require_mapping(event, "session")
+                if kind == "session.created":
+                    self._on_new_session()
+                self._on_session(session)
             elif kind == "error":
                 self._endings.on_error(event)
             elif kind not in KNOWN_SERVER_TYPES:
                 raise MalformedEventError("unknown server event type")
-        except MalformedEventError as e:
+            if done is not None and self.history is not None:
+                self.history.check(done.response_id)
+        except (MalformedEventError, InvalidIdError) as e:
             self._malformed("server", event, str(e))
         except Exception as e:
             logger.exception("tap failed on a server event")
             self._malformed("server", event, f"internal error: {e!r}")
         return None
+
+    def playout_final(self, response_id: str, samples: int, sample_rate: int) -> None:
+        """Say the output stage will play no more of a reply, and how much of it played.
+
+        Args:
+            response_id: The reply.
+            samples: Samples of it the listener heard, in all.
+            sample_rate: Their rate.
+        """
+        if self.history is not None:
+            self.history.playout_final(response_id, samples, sample_rate)
+
+    def close(self) -> None:
+        """Stop the history keeper listening to the gate's flags (the tap stays usable)."""
+        if self.history is not None:
+            self.history.close()
 
     def in_progress(self) -> list[str]:
         """Return the ids of responses created and not yet done, oldest first."""
@@ -301,16 +352,28 @@ class RealtimeTap:
         if not isinstance(params, Mapping):
             raise MalformedEventError("'response' must be an object")
         event_id = optional_str(event, "event_id")
+        if event_id is not None and len(event_id) > MAX_ID_CHARS:
+            event_id = None  # kept per request: bounded; an error naming it can't be matched
         key, stamped = request_key(event, params)
         request_id = key if key is not None else self._attribution.new_request_id()
+        reused = False
         try:
             self.gate.expect(request_id)
         except AlreadyBoundError:
-            raise MalformedEventError(f"request id {request_id!r} was already used") from None
+            # A client reusing an id is still sending a request: track it under an alias,
+            # so its response is bound, times out and is cancellable like any other.
+            reused, request_id = True, self._attribution.alias(request_id)
+            self.gate.expect(request_id)
         except GateError as e:
             raise MalformedEventError(f"gate refused the request: {e}") from None
         out_of_band = params.get("conversation") == "none"
-        self._attribution.add_request(Request(request_id, event_id, out_of_band, stamped))
+        self._attribution.add_request(
+            Request(request_id, event_id, out_of_band, stamped, echoed=key if reused else None)
+        )
+        if reused:
+            raise MalformedEventError(
+                f"request id {key!r} was already used; tracked as {request_id!r}"
+            )
         if not stamped:
             logger.log(
                 logging.DEBUG if self._warned_unstamped else logging.WARNING,
@@ -325,8 +388,12 @@ class RealtimeTap:
     def _on_response_created(self, response: Mapping[str, Any]) -> None:
         response_id = require_str(response, "id")
         request_id, out_of_band = self._attribution.take_request(response)
+        duplicate = None
         if request_id is not None:
-            request_id = self._bind(request_id, response_id)
+            try:
+                request_id = self._bind(request_id, response_id)
+            except AlreadyBoundError as e:  # still tracked below, so a cancel can reach it
+                duplicate, request_id = f"duplicate response.created ({e}); unattributed", None
         if request_id is None and self.unattributed_policy.drops(
             self.gate, self.unattributed_grace
         ):
@@ -339,6 +406,16 @@ class RealtimeTap:
         elif request_id is None:
             self.gate.announce(response_id)
         self._attribution.start_response(response_id, out_of_band)
+        if duplicate is not None:
+            raise MalformedEventError(duplicate)
+
+    def _on_new_session(self) -> None:
+        if self._server_events == 1:
+            return  # the first socket
+        for request_id in self._attribution.waiting():
+            self.gate.flag_request(
+                request_id, DropReason.CANCELLED, "sent before a reconnect, given up with it"
+            )
 
     def _on_session(self, session: Mapping[str, Any]) -> None:
         fmt = output_format_from_session(session)
@@ -354,8 +431,6 @@ class RealtimeTap:
     def _bind(self, request_id: str, response_id: str) -> str | None:
         try:
             binding = self.gate.bind(request_id, response_id)
-        except AlreadyBoundError as e:
-            raise MalformedEventError(f"duplicate response.created: {e}") from None
         except UnknownRequestError:
             logger.warning(
                 "response.created %s names client_event_id %r that the tap never saw sent "
@@ -387,6 +462,8 @@ class RealtimeTap:
 
     def _malformed(self, direction: Direction, event: object, problem: str) -> None:
         kind, event_id = event_label(event)
+        if len(problem) > _MAX_PROBLEM_CHARS:  # it may quote a value the server chose
+            problem = problem[: _MAX_PROBLEM_CHARS - 3] + "..."
         record = MalformedEvent(direction, kind, event_id, problem)
         self.malformed += 1
         self.malformed_events.append(record)

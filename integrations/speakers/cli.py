@@ -7,11 +7,19 @@ from typing import Any
 
 from gate.cli import Command, integer, number, output_path
 
-__all__ = ["COMMAND", "add_arguments", "check", "run"]
+__all__ = ["COMMAND", "NO_DEVICE_HINT", "add_arguments", "check", "run"]
 
 DEFAULT_WAV = "speakers.wav"
 MAX_FADE_MS = 1000.0
 SAMPLERATES = (8_000, 384_000)
+
+NO_DEVICE_HINT = """\
+no output device found. To get one:
+  - on a desktop, start its sound server (PulseAudio or PipeWire) and plug in or enable a device;
+  - on a headless machine or in CI, start the project's test device from a clone of the
+    repository, a private PulseAudio null sink (it installs PulseAudio when missing, as root):
+    eval "$(scripts/audio-device.sh start)"
+then run 'playback-gate speakers --list' again. Without a device, the scene writes a WAV file."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,11 +90,12 @@ def run(args: argparse.Namespace) -> int:
         except SpeakerError as e:
             print(f"speakers: {e}")
             return 1
+        if not devices:
+            print(NO_DEVICE_HINT)
+            return 0
         print("output devices (* = default):")
         for d in devices:
             print(d)
-        if not devices:
-            print("  (none)")
         return 0
 
     gate = PlaybackGate()

@@ -203,6 +203,39 @@ class AgentRig:
             await asyncio.sleep(0.02)
         return self.played(record)
 
+    def context_error_ms(self, record: ResponseRecord) -> float:
+        """Audio the server's conversation holds for a reply minus what left the track.
+
+        Args:
+            record: The simulator's record of a default-conversation reply.
+
+        Returns:
+            Milliseconds; positive when the model remembers audio nobody heard.
+        """
+        return self.sim.held_ms(record) - self.played(record) * 1000 / SR
+
+    async def settled_context(
+        self, records: list[ResponseRecord], timeout: float = 1.5
+    ) -> list[float]:
+        """Wait until the server holds what played for each reply (or ``timeout``), then say.
+
+        History edits follow the end of playout (the gate waits for LiveKit's own), so
+        the server's view settles a little after the audio does.
+
+        Args:
+            records: Default-conversation replies.
+            timeout: Seconds to wait at most (no error when it passes).
+
+        Returns:
+            :meth:`context_error_ms` of each, in order.
+        """
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if all(abs(self.context_error_ms(r)) < 1000 / 100 for r in records):
+                break
+            await asyncio.sleep(0.05)
+        return [self.context_error_ms(r) for r in records]
+
     async def quiet(self, seconds: float = 0.3) -> None:
         """Wait until only silence has left the track for ``seconds`` (8 s at most)."""
         end = time.monotonic() + 8

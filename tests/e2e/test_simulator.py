@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -24,47 +24,19 @@ from hypothesis import strategies as st
 from integrations.openai_realtime.simulator import audio_marker as am
 from integrations.openai_realtime.simulator.plans import ResponsePlan
 from integrations.openai_realtime.simulator.server import RealtimeSimulator
+from integrations.testing.realtime_client import (
+    Event,
+    RawClient,
+    connect_raw,
+    is_done_for,
+    server_event_adapter,
+    types,
+)
 
-Event = dict[str, Any]
 FAST = ResponsePlan(chunks=5, pace=None)
 
 
 # ----------------------------------------------------------------- helpers
-
-
-class RawClient:
-    """A bare websocket client that keeps every server event it reads."""
-
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.ws = ws
-        self.events: list[Event] = []
-
-    async def send(self, event: Event) -> None:
-        await self.ws.send_str(json.dumps(event))
-
-    async def recv(self, timeout: float = 3.0) -> Event:
-        msg = await self.ws.receive(timeout=timeout)
-        assert msg.type == aiohttp.WSMsgType.TEXT, f"unexpected {msg.type}"
-        event: Event = json.loads(msg.data)
-        self.events.append(event)
-        return event
-
-    async def until(self, predicate: Callable[[Event], bool], timeout: float = 3.0) -> list[Event]:
-        """Read until an event matches; return everything read, the match last."""
-        got: list[Event] = []
-        async with asyncio.timeout(timeout):
-            while True:
-                event = await self.recv()
-                got.append(event)
-                if predicate(event):
-                    return got
-
-    async def until_type(self, etype: str, timeout: float = 3.0) -> list[Event]:
-        return await self.until(lambda e: e["type"] == etype, timeout)
-
-
-def is_done_for(response_id: str) -> Callable[[Event], bool]:
-    return lambda e: e["type"] == "response.done" and e["response"]["id"] == response_id
 
 
 def audio_of(events: list[Event], response_id: str | None = None) -> npt.NDArray[np.int16]:
@@ -77,10 +49,6 @@ def audio_of(events: list[Event], response_id: str | None = None) -> npt.NDArray
     return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
 
 
-def types(events: list[Event]) -> list[str]:
-    return [e["type"] for e in events]
-
-
 @pytest.fixture
 async def sim() -> AsyncIterator[RealtimeSimulator]:
     async with RealtimeSimulator(default_plan=FAST) as simulator:
@@ -89,12 +57,7 @@ async def sim() -> AsyncIterator[RealtimeSimulator]:
 
 @pytest.fixture
 async def client(sim: RealtimeSimulator) -> AsyncIterator[RawClient]:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.ws_connect(sim.url + "?model=gpt-realtime") as ws,
-    ):
-        raw = RawClient(ws)
-        assert (await raw.recv())["type"] == "session.created"
+    async with connect_raw(sim.url) as raw:
         yield raw
 
 
@@ -209,13 +172,6 @@ def test_plan_validation_and_duration() -> None:
 # ------------------------------------------------------------ protocol
 
 
-def _server_event_adapter() -> Any:
-    from openai.types.realtime import RealtimeServerEvent
-    from pydantic import TypeAdapter
-
-    return TypeAdapter(RealtimeServerEvent)
-
-
 async def test_session_and_full_response_follow_ga_schema(
     sim: RealtimeSimulator, client: RawClient
 ) -> None:
@@ -259,7 +215,7 @@ async def test_session_and_full_response_follow_ga_schema(
     )
     assert transcript == record.transcript == "response 1"
 
-    adapter = _server_event_adapter()
+    adapter = server_event_adapter()
     for entry in sim.log(direction="send"):
         adapter.validate_python(entry.event)
     stamps = [e.t for e in sim.log()]

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
-from typing import Any
 
-import aiohttp
 import numpy as np
 import pytest
 
 from integrations.openai_realtime.simulator import RealtimeSimulator, ResponsePlan
-from tests.e2e.test_simulator import RawClient, _server_event_adapter, is_done_for, types
-
-Event = dict[str, Any]
+from integrations.testing.realtime_client import (
+    RawClient,
+    connect_raw,
+    is_done_for,
+    server_event_adapter,
+    types,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -26,12 +28,7 @@ async def sim() -> AsyncIterator[RealtimeSimulator]:
 
 @pytest.fixture
 async def client(sim: RealtimeSimulator) -> AsyncIterator[RawClient]:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.ws_connect(sim.url + "?model=gpt-realtime") as ws,
-    ):
-        raw = RawClient(ws)
-        assert (await raw.recv())["type"] == "session.created"
+    async with connect_raw(sim.url) as raw:
         yield raw
 
 
@@ -41,7 +38,7 @@ def pcm(value: int, ms: int) -> str:
 
 
 def assert_schema(sim: RealtimeSimulator) -> None:
-    adapter = _server_event_adapter()
+    adapter = server_event_adapter()
     for entry in sim.log(direction="send"):
         adapter.validate_python(entry.event)
 

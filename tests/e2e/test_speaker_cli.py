@@ -52,6 +52,18 @@ def test_list_names_the_test_device(
     assert audio_device.device in capsys.readouterr().out
 
 
+def test_list_without_a_device_says_how_to_get_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # PortAudio is there but finds no output device (a headless machine, no sound server)
+    monkeypatch.setattr(devices, "list_devices", lambda: [])
+    assert speakers_cli.run(parse("--list")) == 0
+    out = capsys.readouterr().out
+    assert out.strip() == speakers_cli.NO_DEVICE_HINT
+    assert "scripts/audio-device.sh start" in out and "sound server" in out
+    assert "(none)" not in out
+
+
 def test_scene_on_the_device_reports_a_measured_cut(
     audio_device: AudioTestDevice, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -33,7 +33,11 @@ TOOLING = (
     "bench",
 )
 #: Command modules: each is a plugin of the console script (tooling by nature).
-COMMAND_MODULES = ("integrations.speakers.cli", "integrations.speakers.scene")
+COMMAND_MODULES = (
+    "integrations.speakers.cli",
+    "integrations.speakers.scene",
+    "integrations.speakers.voice",
+)
 
 
 def _modules() -> Iterator[tuple[str, Path]]:

@@ -20,13 +20,20 @@ def test_version_and_help() -> None:
     help_text = subprocess.run(
         [sys.executable, "-m", "gate.cli", "--help"], capture_output=True, text=True, check=True
     ).stdout
-    for command in ("demo", "simulator", "speakers", "replay", "bench"):
+    for command in ("demo", "simulator", "speakers", "replay", "bench", "voice"):
         assert command in help_text
 
 
 def test_every_subcommand_has_help() -> None:
     commands = load_commands()
-    assert [c.name for c in commands] == ["bench", "demo", "replay", "simulator", "speakers"]
+    assert [c.name for c in commands] == [
+        "bench",
+        "demo",
+        "replay",
+        "simulator",
+        "speakers",
+        "voice",
+    ]
     parser = build_parser(commands)
     for command in commands:
         sub_help = _subcommand_help(parser, command.name)

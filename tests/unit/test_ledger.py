@@ -396,9 +396,21 @@ def test_tombstones_are_capped_fifo(clock: VirtualClock) -> None:
     for i in range(10):
         gate.flag(f"g{i}", DropReason.CANCELLED)
     footprint = gate.footprint()
-    assert footprint["tombstones"] == 3 and footprint["generations"] == 3
+    assert footprint["flagged"] == 3 and footprint["generations"] == 3
     assert [g.generation_id for g in gate.generations()] == ["g7", "g8", "g9"]
     assert gate.stats().generations_flagged == 10
+    assert gate.stats().flagged_forgotten == 7
+
+
+def test_retired_tombstones_are_capped_fifo_apart_from_flagged_ones(clock: VirtualClock) -> None:
+    gate = PlaybackGate(clock=clock, max_tombstones=3)
+    gate.flag("flagged", DropReason.CANCELLED)
+    for i in range(10):
+        gate.retire(f"g{i}")
+    footprint = gate.footprint()
+    assert footprint["tombstones"] == 3 and footprint["flagged"] == 1
+    assert gate.is_flagged("flagged")
+    assert gate.stats().tombstones_forgotten == 7
 
 
 def test_live_generations_are_capped_without_dropping_their_frames() -> None:
@@ -432,7 +444,8 @@ def test_a_million_generations_stay_within_the_cap() -> None:
         else:
             gate.retire(gid)
     footprint = gate.footprint()
-    assert footprint["generations"] <= 1_016 and footprint["tombstones"] <= 1_000
+    assert footprint["generations"] <= 2_016  # 16 live, 1,000 retired, 1,000 flagged
+    assert footprint["tombstones"] <= 1_000 and footprint["flagged"] <= 1_000
     assert gate.stats().passed.frames == 1_000_000
 
 

@@ -1,7 +1,7 @@
 """Random interleavings of expect, bind, flag, expiry, admit and retire against a simple model.
 
 The model is a direct transcription of the documented rules, including the
-FIFO forgetting of the oldest tombstone, live generation and finished request
+FIFO forgetting of the oldest (retired or flagged) tombstone, live generation and finished request
 once a cap is reached. Invariants checked after every step:
 
 - no frame of a flagged (and still remembered) generation is admitted;
@@ -62,6 +62,7 @@ class Model:
     gens: dict[str, ModelGeneration] = field(default_factory=dict)
     live_order: list[str] = field(default_factory=list)
     tomb_order: list[str] = field(default_factory=list)
+    flagged_order: list[str] = field(default_factory=list)
     reqs: dict[str, ModelRequest] = field(default_factory=dict)
     finished: list[str] = field(default_factory=list)
 
@@ -76,21 +77,27 @@ class Model:
         return gen
 
     def entomb(self, gid: str) -> None:
+        # Flagged and retired tombstones have FIFOs of their own (max_flagged defaults
+        # to max_tombstones): retirements never push a flagged tombstone out.
         if gid in self.live_order:
             self.live_order.remove(gid)
-        if gid not in self.tomb_order:
-            self.tomb_order.append(gid)
-        if len(self.tomb_order) > MAX_TOMBSTONES:
-            del self.gens[self.tomb_order.pop(0)]
+        if self.gens[gid].state is FLAGGED:
+            if gid in self.tomb_order:
+                self.tomb_order.remove(gid)
+            order = self.flagged_order
+        else:
+            order = self.tomb_order
+        if gid not in order:
+            order.append(gid)
+        if len(order) > MAX_TOMBSTONES:
+            del self.gens[order.pop(0)]
 
     def flag_gen(self, gid: str) -> bool:
         gen = self.gens[gid]
         if gen.state is FLAGGED:
             return False
-        was_live = gen.state is LIVE
         gen.state = FLAGGED
-        if was_live:
-            self.entomb(gid)
+        self.entomb(gid)
         return True
 
     def finish(self, rid: str) -> None:
@@ -245,7 +252,8 @@ class LedgerMachine(RuleBasedStateMachine):
         footprint = self.gate.footprint()
         assert footprint["live"] <= MAX_LIVE
         assert footprint["tombstones"] <= MAX_TOMBSTONES
-        assert footprint["generations"] <= MAX_LIVE + MAX_TOMBSTONES
+        assert footprint["flagged"] <= MAX_TOMBSTONES
+        assert footprint["generations"] <= MAX_LIVE + 2 * MAX_TOMBSTONES
         assert footprint["requests"] <= MAX_TOMBSTONES + footprint["pending"]
 
     @invariant()

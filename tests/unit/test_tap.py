@@ -18,6 +18,7 @@ from gate import DropReason, GenerationState, PlaybackGate, VirtualClock
 from integrations.openai_realtime._audio_decode import OutputAudioFormat
 from integrations.openai_realtime._tap import RealtimeTap, TapAudio, UnattributedPolicy
 from integrations.openai_realtime.trace.script import TraceScript, pcm16_delta
+from integrations.testing.tap_harness import Harness
 
 with warnings.catch_warnings():  # the stdlib G.711 reference; removed in Python 3.13
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -25,39 +26,6 @@ with warnings.catch_warnings():  # the stdlib G.711 reference; removed in Python
         import audioop
     except ImportError:  # pragma: no cover
         audioop = None  # type: ignore[assignment]
-
-
-class Harness:
-    """A gate on a virtual clock, a tap, and a script whose events are fed at their times."""
-
-    def __init__(self, **tap_kwargs: Any) -> None:
-        self.clock = VirtualClock()
-        self.gate = PlaybackGate(clock=self.clock, request_timeout=10.0)
-        self.sent: list[dict[str, Any]] = []
-        self.tap = RealtimeTap(self.gate, send=self.sent.append, **tap_kwargs)
-        self.script = TraceScript()
-        self.fed = 0
-
-    def run(self) -> dict[str, list[bool]]:
-        """Feed the script's new events in time order; return admit decisions per response."""
-        decisions: dict[str, list[bool]] = {}
-        entries = self.script.entries[self.fed :]
-        self.fed = len(self.script.entries)
-        for entry in sorted(entries, key=lambda e: e.t):
-            self.clock.set(max(entry.t, self.clock.now()))
-            if entry.direction == "client":
-                self.tap.on_client_event(entry.event)
-                continue
-            audio = self.tap.on_server_event(entry.event)
-            if audio is not None:
-                ok = self.gate.admit(audio.response_id, audio.frame)
-                decisions.setdefault(audio.response_id, []).append(ok)
-        return decisions
-
-    def state(self, response_id: str) -> tuple[GenerationState, DropReason | None]:
-        info = self.gate.generation(response_id)
-        assert info is not None, response_id
-        return info.state, info.reason
 
 
 @pytest.fixture
@@ -125,6 +93,35 @@ def test_late_response_created_is_dead_on_arrival_and_gets_a_targeted_cancel(h: 
     assert h.state("resp") == (GenerationState.FLAGGED, DropReason.TIMED_OUT)
     assert h.sent == [{"type": "response.cancel", "response_id": "resp"}]
     assert list(h.tap.cancels_sent) == h.sent and h.tap.cancels_sent_count == 1
+
+
+def _session_created(h: Harness, t: float) -> None:
+    h.script.add(t, "server", {"type": "session.created", "session": {"id": f"sess_{t}"}})
+
+
+def test_a_reconnect_gives_up_the_requests_sent_on_the_lost_socket(h: Harness) -> None:
+    _session_created(h, 0.0)
+    h.script.response_create(0.5, "req_old")
+    _session_created(h, 1.0)  # a second session.created: the socket was reconnected
+    h.script.response_create(1.5, "req_new")
+    # a server that resumes sessions answers the old request on the new socket
+    h.script.response_created(2.0, "resp_old", "req_old")
+    h.script.audio(2.1, "resp_old", 480)
+    h.script.response_created(3.0, "resp_new", "req_new")
+    h.script.audio(3.1, "resp_new", 480)
+    assert h.run() == {"resp_old": [False], "resp_new": [True]}
+    assert h.state("resp_old") == (GenerationState.FLAGGED, DropReason.CANCELLED)
+    assert h.sent == [{"type": "response.cancel", "response_id": "resp_old"}]
+
+
+def test_a_socket_first_session_created_gives_up_nothing(h: Harness) -> None:
+    # LiveKit queues response.create before the socket's first event arrives
+    h.script.response_create(0.0, "req")
+    _session_created(h, 0.1)
+    h.script.response_created(0.5, "resp", "req")
+    h.script.audio(0.6, "resp", 480)
+    assert h.run() == {"resp": [True]}
+    assert h.sent == []
 
 
 def test_tap_expires_requests_on_every_event(h: Harness) -> None:
@@ -641,7 +638,13 @@ def test_fuzz_garbage_never_affects_healthy_responses(
         info = h.gate.generation(f"hresp-{n}")
         assert info is not None and info.state is GenerationState.DONE
         assert info.request_id == f"hreq-{n}" and info.dropped.frames == 0
-    assert h.sent == [c for c in h.sent if not str(c["response_id"]).startswith("hresp")]
+    # What the tap sends (targeted cancels, and history edits of killed replies) never names a
+    # healthy reply; their items are only made by the server events above, which name them.
+    assert all(
+        c["type"] in {"response.cancel", "conversation.item.delete", "conversation.item.truncate"}
+        for c in h.sent
+    )
+    assert not [c for c in h.sent if "hre" in json.dumps(c, default=str)]
 
 
 # ---- constructor settings ---------------------------------------------------------

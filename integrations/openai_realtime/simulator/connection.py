@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import functools
 import json
@@ -14,6 +13,12 @@ from typing import Any, Literal
 from aiohttp import WSCloseCode, web
 
 from integrations.openai_realtime.simulator.conversation import Conversation, Handler
+from integrations.openai_realtime.simulator.limits import (
+    DEFAULT_LIMITS,
+    EventLog,
+    ServerLimits,
+    parse_client_json,
+)
 from integrations.openai_realtime.simulator.plans import DropMode, ResponsePlan
 from integrations.openai_realtime.simulator.ports import ConnectionGone, SimulatorHub
 from integrations.openai_realtime.simulator.protocol import (
@@ -41,7 +46,8 @@ class SimConnection:
         request: The aiohttp request that opened it.
         ws: The prepared websocket.
         model: Model name from the ``model`` query parameter.
-        max_log_entries: Bound on ``log`` (oldest dropped), ``None`` for unbounded.
+        max_log_entries: Bound on ``log`` (oldest dropped), ``None`` for no count bound.
+        limits: The server's bounds; ``log`` keeps ``limits.max_log_bytes`` at most.
     """
 
     def __init__(
@@ -53,6 +59,7 @@ class SimConnection:
         *,
         model: str,
         max_log_entries: int | None = None,
+        limits: ServerLimits = DEFAULT_LIMITS,
     ) -> None:
         self.hub = hub
         self.id = connection_id
@@ -63,8 +70,9 @@ class SimConnection:
         self.opened_at = time.monotonic()
         self.closed_at: float | None = None
         self.dropped = False
-        self.log: collections.deque[LogEntry] = collections.deque(maxlen=max_log_entries)
-        self.conversation = Conversation(self.send, model, connection_id)
+        self.limits = limits
+        self.log = EventLog(max_log_entries, limits)
+        self.conversation = Conversation(self.send, model, connection_id, limits)
         self.vad = ServerVad(self)
         self.conversation.on_input_audio = self.vad.on_audio
         self.conversation.on_input_reset = self.vad.reset
@@ -91,10 +99,13 @@ class SimConnection:
         """Whether the websocket is closed (or being closed)."""
         return self.closed_at is not None or self.ws.closed
 
-    def _record(self, direction: Direction, event: dict[str, Any], t: float) -> None:
+    def _record(self, direction: Direction, event: dict[str, Any], t: float, size: int) -> None:
         etype = event.get("type")
         self.log.append(
-            LogEntry(t, self.id, direction, etype if isinstance(etype, str) else "<invalid>", event)
+            LogEntry(
+                t, self.id, direction, etype if isinstance(etype, str) else "<invalid>", event
+            ),
+            size,
         )
 
     async def send(self, event: dict[str, Any]) -> None:
@@ -110,9 +121,10 @@ class SimConnection:
         async with self._send_lock:
             if self.closed:
                 raise ConnectionGone(f"connection {self.id} is closed")
-            self._record("send", event, time.monotonic())
+            text = json.dumps(event)
+            self._record("send", event, time.monotonic(), len(text))
             try:
-                await self.ws.send_str(json.dumps(event))
+                await self.ws.send_str(text)
             except (ConnectionError, RuntimeError) as exc:
                 raise ConnectionGone(str(exc)) from exc
 
@@ -144,21 +156,25 @@ class SimConnection:
         """
         t = time.monotonic()
         try:
-            event = json.loads(text)
+            event = parse_client_json(text, self.limits)
+        except ClientEventError as exc:  # too many objects, or too deep
+            self._record("recv", {"raw": text[:256]}, t, len(text))
+            await self.send_error(exc, None)
+            return
         except ValueError:
-            self._record("recv", {"raw": text}, t)
+            self._record("recv", {"raw": text}, t, len(text))
             await self.send_error(
                 ClientEventError("The server could not parse the JSON event.", code="invalid_json"),
                 None,
             )
             return
         if not isinstance(event, dict):
-            self._record("recv", {"raw": text}, t)
+            self._record("recv", {"raw": text}, t, len(text))
             await self.send_error(
                 ClientEventError("Expected a JSON object.", code="invalid_json"), None
             )
             return
-        self._record("recv", event, t)
+        self._record("recv", event, t, len(text))
         raw_id = event.get("event_id")
         client_event_id = raw_id if isinstance(raw_id, str) else None
         etype = event.get("type")
@@ -192,9 +208,26 @@ class SimConnection:
                 client_event_id,
             )
 
+    async def refuse_too_big(self) -> None:
+        """Send the ``error`` event for a message over ``limits.max_message_bytes``.
+
+        Called by the websocket just before it closes with 1009: the message was
+        never read, so the stream can't go on.
+        """
+        self._record("recv", {"raw": "<too big>"}, time.monotonic(), 0)
+        limit = self.limits.max_message_bytes
+        await self.send_error(
+            ClientEventError(
+                f"The message is larger than the limit of {limit} bytes "
+                f"({limit >> 20} MiB); the connection will close.",
+                code="message_too_large",
+            ),
+            None,
+        )
+
     async def handle_binary(self) -> None:
         """Reject a binary frame with an ``error`` event."""
-        self._record("recv", {"raw": "<binary>"}, time.monotonic())
+        self._record("recv", {"raw": "<binary>"}, time.monotonic(), 0)
         await self.send_error(
             ClientEventError("Binary frames are not supported.", code="invalid_json"), None
         )
@@ -235,6 +268,12 @@ class SimConnection:
                 f"{active.response_id}. Wait until the response is finished before creating "
                 "a new one.",
                 code="conversation_already_has_active_response",
+            )
+        if len(self._tasks) >= self.limits.max_active_responses:  # out-of-band ones pile up
+            raise ClientEventError(
+                f"The connection already has {len(self._tasks)} responses in progress, the "
+                f"simulator's limit ({self.limits.max_active_responses}). Wait for one to finish.",
+                code="too_many_active_responses",
             )
         self.start_response(
             self.hub.next_plan(),

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from integrations.openai_realtime.simulator.audio_marker import SAMPLE_RATE
 from integrations.openai_realtime.simulator.items import EditKind, ItemAudioBook
+from integrations.openai_realtime.simulator.limits import DEFAULT_LIMITS, ServerLimits
 from integrations.openai_realtime.simulator.protocol import (
     ClientEventError,
     deep_merge,
@@ -37,6 +39,11 @@ class Conversation:
         send: Sends one server event (the connection's ``send``, which logs it).
         model: Model name, for the default session.
         connection: The connection's id (named in the item records).
+        limits: ``max_session_bytes`` bounds the merged session, and
+            ``max_conversation_items`` / ``max_conversation_bytes`` what clients'
+            ``conversation.item.create`` may add (items the server makes are small and
+            bounded by the responses); past a bound the event gets an ``error`` event
+            (``session_too_large`` / ``conversation_too_large``) naming it.
 
     Attributes:
         session: The session object (GA shape), updated by ``session.update``.
@@ -48,8 +55,12 @@ class Conversation:
         on_input_reset: Called when the client commits or clears the buffer.
     """
 
-    def __init__(self, send: Send, model: str, connection: int = 0) -> None:
+    def __init__(
+        self, send: Send, model: str, connection: int = 0, limits: ServerLimits = DEFAULT_LIMITS
+    ) -> None:
         self.send = send
+        self.limits = limits
+        self._client_items: dict[str, int] = {}  # id -> JSON bytes, of client-created items
         self.session: dict[str, Any] = default_session(model)
         self.items: list[dict[str, Any]] = []
         self.input_audio_bytes = 0
@@ -90,7 +101,15 @@ class Conversation:
                 code="missing_required_parameter",
                 param="session.type",
             )
-        self.session = deep_merge(self.session, session)
+        merged = deep_merge(self.session, session)
+        if (size := len(json.dumps(merged))) > self.limits.max_session_bytes:
+            raise ClientEventError(
+                f"The session would be {size} bytes, over the simulator's limit of "
+                f"{self.limits.max_session_bytes} bytes.",
+                code="session_too_large",
+                param="session",
+            )
+        self.session = merged
         await self.send({"type": "session.updated", "session": self.session})
 
     async def _on_audio_append(self, event: dict[str, Any], _: str | None) -> None:
@@ -221,6 +240,7 @@ class Conversation:
                     param="previous_item_id",
                 )
             position = found + 1
+        self._admit_client_item(item_id, len(json.dumps(item)))
         previous = self.items[position - 1]["id"] if position > 0 else None
         self.items.insert(position, item)
         await self.send(
@@ -229,6 +249,22 @@ class Conversation:
         await self.send(
             {"type": "conversation.item.done", "item": item, "previous_item_id": previous}
         )
+
+    def _admit_client_item(self, item_id: str, size: int) -> None:
+        """Count a client-created item against the limits, or refuse it naming them."""
+        held = sum(self._client_items.values())
+        if (
+            len(self._client_items) >= self.limits.max_conversation_items
+            or held + size > self.limits.max_conversation_bytes
+        ):
+            raise ClientEventError(
+                f"The conversation holds {len(self._client_items)} client items "
+                f"({held} bytes); the simulator's limits are "
+                f"{self.limits.max_conversation_items} items and "
+                f"{self.limits.max_conversation_bytes} bytes. Delete items first.",
+                code="conversation_too_large",
+            )
+        self._client_items[item_id] = size
 
     def _require_edited_item(self, event: dict[str, Any], kind: EditKind, eid: str | None) -> int:
         try:
@@ -240,6 +276,7 @@ class Conversation:
     async def _on_item_delete(self, event: dict[str, Any], client_event_id: str | None) -> None:
         index = self._require_edited_item(event, "delete", client_event_id)
         item = self.items.pop(index)
+        self._client_items.pop(item["id"], None)
         self.audio.delete(item["id"], client_event_id)
         await self.send({"type": "conversation.item.deleted", "item_id": item["id"]})
 

@@ -10,12 +10,14 @@ service sends, as quoted in pipecat #1963 and #3677), with ``param`` and
 audio (a user item, or an assistant item before its first delta) is refused with
 ``"Only model output audio messages can be truncated"`` (livekit/agents #6157).
 
-The simulator records every truncate and delete (accepted or not), so a test can
+The simulator records every truncate and delete (accepted or not; the most recent
+``MAX_EDITS_KEPT``), so a test can
 assert the server's final view: per assistant item, the audio it still holds.
 """
 
 from __future__ import annotations
 
+import collections
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -23,7 +25,20 @@ from typing import Literal
 from integrations.openai_realtime.simulator.audio_marker import SAMPLE_RATE
 from integrations.openai_realtime.simulator.protocol import ClientEventError
 
-__all__ = ["ContextEdit", "EditKind", "ItemAudio", "ItemAudioBook", "samples_to_ms"]
+__all__ = [
+    "MAX_EDITS_KEPT",
+    "ContextEdit",
+    "EditKind",
+    "ItemAudio",
+    "ItemAudioBook",
+    "samples_to_ms",
+]
+
+MAX_EDITS_KEPT = 10_000
+"""Truncates and deletes recorded per connection, the most recent kept: each one is a
+client event, so a flood of them must not grow memory (their ids are kept to 256
+characters, their messages to 512)."""
+_MAX_KEPT_CHARS = 256
 
 #: What a client did to an item.
 EditKind = Literal["truncate", "delete"]
@@ -117,7 +132,7 @@ class ItemAudioBook:
     def __init__(self, connection: int) -> None:
         self.connection = connection
         self.items: dict[str, ItemAudio] = {}
-        self.edits: list[ContextEdit] = []
+        self.edits: collections.deque[ContextEdit] = collections.deque(maxlen=MAX_EDITS_KEPT)
 
     def add_item(self, item_id: str, response_id: str) -> ItemAudio:
         """Record a new assistant item of the default conversation.
@@ -209,16 +224,17 @@ class ItemAudioBook:
         error: str | None,
         client_event_id: str | None,
     ) -> None:
+        # Ids and messages come from the client: clip what is kept (see MAX_EDITS_KEPT).
         self.edits.append(
             ContextEdit(
                 time.monotonic(),
                 self.connection,
                 kind,
-                item_id,
+                item_id[:_MAX_KEPT_CHARS],
                 audio_end_ms,
                 held,
                 error is None,
-                error,
-                client_event_id,
+                None if error is None else error[: 2 * _MAX_KEPT_CHARS],
+                None if client_event_id is None else client_event_id[:_MAX_KEPT_CHARS],
             )
         )

@@ -60,6 +60,12 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from integrations.openai_realtime.simulator.connection import ConnectionGone, SimConnection
 from integrations.openai_realtime.simulator.items import ContextEdit, EditKind, ItemAudio
+from integrations.openai_realtime.simulator.limits import (
+    DEFAULT_LIMITS,
+    ServerLimits,
+    SimWebSocket,
+    without_key_protocols,
+)
 from integrations.openai_realtime.simulator.plans import DropMode, ResponsePlan
 from integrations.openai_realtime.simulator.records import Direction, LogEntry, ResponseRecord
 
@@ -78,8 +84,12 @@ class RealtimeSimulator:
         port: TCP port; 0 picks a free one (read it back from :attr:`port`).
         default_plan: Plan used when the queue is empty; ``ResponsePlan()`` if omitted.
         max_log_entries: Bound on each connection's log (oldest entries dropped);
-            ``None`` keeps everything.
+            ``None`` for no count bound (the byte bounds of ``limits`` still hold).
         close_timeout: Seconds to wait for a client's close reply on shutdown.
+        limits: What a client may send and what is kept of it, in bytes (see
+            :mod:`~integrations.openai_realtime.simulator.limits`): messages up to
+            16 MiB, 8 MiB of log per connection, the logs of the 16 most recently
+            closed connections.
     """
 
     def __init__(
@@ -89,14 +99,19 @@ class RealtimeSimulator:
         default_plan: ResponsePlan | None = None,
         max_log_entries: int | None = None,
         close_timeout: float = 1.0,
+        limits: ServerLimits = DEFAULT_LIMITS,
     ) -> None:
         self.default_plan = default_plan if default_plan is not None else ResponsePlan()
         self.plans: collections.deque[ResponsePlan] = collections.deque()
         self.connections: list[SimConnection] = []
+        """Open connections, and the ``limits.max_closed_logs`` most recently closed."""
+        self._connections_made = 0
         self.responses: list[ResponseRecord] = []
         self._requested_port = port
         self._port: int | None = None
         self._max_log_entries = max_log_entries
+        self.limits = limits
+        self._closed_logs: collections.deque[SimConnection] = collections.deque()
         self._close_timeout = close_timeout
         self._runner: web.AppRunner | None = None
         self._response_counter = 0
@@ -134,7 +149,7 @@ class RealtimeSimulator:
         runner, self._runner = self._runner, None
         if runner is None:
             return
-        for conn in self.connections:
+        for conn in list(self.connections):  # closing handlers may forget old ones
             await conn.shutdown()
             if not conn.ws.closed:
                 with contextlib.suppress(ConnectionError, RuntimeError, asyncio.TimeoutError):
@@ -391,16 +406,22 @@ class RealtimeSimulator:
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
-        ws = web.WebSocketResponse(timeout=self._close_timeout, max_msg_size=64 * 1024 * 1024)
-        await ws.prepare(request)
+        clean_request, protocols = without_key_protocols(request)
+        ws = SimWebSocket(
+            timeout=self._close_timeout, limit=self.limits.max_message_bytes, protocols=protocols
+        )
+        await ws.prepare(clean_request)
         conn = SimConnection(
             self,
-            len(self.connections) + 1,
+            self._connections_made + 1,
             request,
             ws,
             model=request.query.get("model", "gpt-realtime"),
             max_log_entries=self._max_log_entries,
+            limits=self.limits,
         )
+        ws.on_too_big = conn.refuse_too_big
+        self._connections_made += 1
         self.connections.append(conn)
         self.notify()
         try:
@@ -416,12 +437,21 @@ class RealtimeSimulator:
             pass
         finally:
             await conn.shutdown()
+            self._keep_log_of(conn)
             if task is not None:
                 self._handlers.discard(task)
             logger.debug(
                 "connection %d closed after %.3fs", conn.id, time.monotonic() - conn.opened_at
             )
         return ws
+
+    def _keep_log_of(self, conn: SimConnection) -> None:
+        """Keep a closed connection; forget the oldest closed beyond ``max_closed_logs``."""
+        self._closed_logs.append(conn)
+        while len(self._closed_logs) > self.limits.max_closed_logs:
+            old = self._closed_logs.popleft()
+            old.log.clear()
+            self.connections.remove(old)
 
     # ------------------------------------------------------------ the read side
 
@@ -515,9 +545,13 @@ class RealtimeSimulator:
 
         Raises:
             TimeoutError: On timeout.
+            LookupError: If it closed and is no longer kept (``limits.max_closed_logs``).
         """
-        await self.wait_until(lambda: len(self.connections) >= count, timeout)
-        return self.connections[count - 1]
+        await self.wait_until(lambda: self._connections_made >= count, timeout)
+        for conn in self.connections:
+            if conn.id == count:
+                return conn
+        raise LookupError(f"connection {count} closed long ago and was forgotten")
 
     async def wait_for_response(self, number: int, timeout: float = 5.0) -> ResponseRecord:
         """Wait until response ``number`` exists (it may still be pending).

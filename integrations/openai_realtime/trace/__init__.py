@@ -4,7 +4,8 @@
 - ``reader`` reads one back, bounded, with errors naming the line;
 - ``script`` writes traces from Python, for tests and examples;
 - ``replay`` (with ``playout`` and ``result``) replays a trace through the tap and a gate
-  on a virtual clock; ``cli`` is the ``playback-gate replay`` command.
+  on a virtual clock; ``plot`` draws a replay's timeline (matplotlib, imported when
+  drawing); ``cli`` is the ``playback-gate replay`` command.
 
 It depends on the tap (:mod:`integrations.openai_realtime`) and the core; the library
 never imports it.

@@ -8,23 +8,37 @@ import signal
 import sys
 import threading
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from gate import DEFAULT_REQUEST_TIMEOUT
 from gate.cli import Command
+
+if TYPE_CHECKING:
+    from integrations.openai_realtime.trace.result import ReplayResult
 
 __all__ = ["COMMAND", "add_arguments", "run"]
 
 
 class _Terminated(BaseException):
-    """SIGTERM, raised on the main thread so the replay removes its temp files."""
+    """SIGTERM or SIGHUP, raised on the main thread so the replay removes its temp files."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+def _on_signal(signum: int, frame: FrameType | None) -> None:
     raise _Terminated(signum)
+
+
+_CAUGHT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _printable(text: str) -> str:
+    """``text`` with anything the terminal can't show (controls, surrogates) escaped."""
+    if text.isprintable() and text.isascii():
+        return text
+    return "".join(c if c.isprintable() and c.isascii() else ascii(c)[1:-1] for c in text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,6 +76,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="latest 't' and longest output accepted, seconds (default 14400: 4 hours)",
     )
     parser.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="draw the timeline: one lane per response, what was sent, played and dropped "
+        "(needs matplotlib: the bench extra)",
+    )
+    parser.add_argument(
         "-v", "--verbose", action="store_true", help="log what the tap and the gate decide"
     )
 
@@ -78,15 +98,37 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     from integrations.openai_realtime._tap import UnattributedPolicy
-    from integrations.openai_realtime.trace.reader import TraceError, TraceLimits
+    from integrations.openai_realtime.trace.outputs import OutputPathError, check_outputs
+    from integrations.openai_realtime.trace.reader import MAX_LINE_BYTES, TraceError, TraceLimits
     from integrations.openai_realtime.trace.replay import replay_file
 
-    if not (args.timeout >= 0) or args.max_line_bytes < 1 or not 0 < args.max_duration < math.inf:
-        print(
-            "playback-gate replay: --timeout must be >= 0, --max-line-bytes >= 1, "
-            "--max-duration > 0 and finite",
-            file=sys.stderr,
-        )
+    for ok, problem in (
+        (0 <= args.timeout < math.inf, f"--timeout must be finite and >= 0, got {args.timeout}"),
+        (
+            1 <= args.max_line_bytes <= MAX_LINE_BYTES,
+            f"--max-line-bytes must be in 1..{MAX_LINE_BYTES}, got {args.max_line_bytes}",
+        ),
+        (
+            0 < args.max_duration < math.inf,
+            f"--max-duration must be finite and > 0, got {args.max_duration}",
+        ),
+    ):
+        if not ok:
+            print(f"playback-gate replay: {problem}", file=sys.stderr)
+            return 2
+    if args.plot is not None:
+        from integrations.openai_realtime.trace import plot
+
+        try:
+            plot.require_matplotlib()
+            plot.check_destination(args.plot)
+        except (plot.PlotUnavailableError, OSError) as e:
+            print(f"playback-gate replay: {e}", file=sys.stderr)
+            return 2
+    try:  # before anything is read or written; the plot too (replay_file can't know it)
+        check_outputs(args.trace, {"--out": args.out, "--report": args.report, "--plot": args.plot})
+    except OutputPathError as e:
+        print(f"playback-gate replay: {e}", file=sys.stderr)
         return 2
     gate_logger = logging.getLogger("playback_gate")
     level = gate_logger.level
@@ -95,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     else:  # the report lists malformed events; keep stderr for errors
         gate_logger.setLevel(logging.ERROR)
     on_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _on_sigterm) if on_main else None
+    previous = {sig: signal.signal(sig, _on_signal) for sig in _CAUGHT_SIGNALS} if on_main else {}
     try:
         result = replay_file(
             args.trace,
@@ -107,26 +149,53 @@ def run(args: argparse.Namespace) -> int:
                 max_line_bytes=args.max_line_bytes, max_duration_s=args.max_duration
             ),
         )
+        if args.plot is not None:  # the same replay again, laid out in time
+            plot.write_timeline_png(
+                args.trace,
+                args.plot,
+                timeout=args.timeout,
+                unattributed_policy=UnattributedPolicy(args.unattributed),
+                limits=TraceLimits(
+                    max_line_bytes=args.max_line_bytes, max_duration_s=args.max_duration
+                ),
+            )
     except TraceError as e:
         print(f"playback-gate replay: {args.trace}: {e}", file=sys.stderr)
         return 2
-    except OSError as e:
+    except (OutputPathError, OSError) as e:  # both name the user's path
         print(f"playback-gate replay: {e}", file=sys.stderr)
         return 2
     except _Terminated as e:  # replay_file has removed its temp files
-        print("playback-gate replay: terminated", file=sys.stderr)
+        print(
+            f"playback-gate replay: terminated by {signal.Signals(e.signum).name}", file=sys.stderr
+        )
         return 128 + e.signum
+    except KeyboardInterrupt:  # SIGINT: the same, without a traceback
+        print("playback-gate replay: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
     finally:
-        if on_main:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
         gate_logger.setLevel(level)
+    try:
+        _print_table(result)
+        if args.plot is not None:
+            print(f"timeline -> {_printable(str(args.plot))}")
+    except KeyboardInterrupt:
+        return 128 + signal.SIGINT
+    return 0
+
+
+def _print_table(result: ReplayResult) -> None:
+    """Print one row per response and the totals; ids are escaped so any terminal shows them."""
     print(
         f"{'response':<28} {'request':<28} {'state':<8} {'reason':<11} "
         f"{'received':>9} {'played':>9} {'dropped':>9}"
     )
     for r in result.responses:
+        rid, req = _printable(r.response_id), _printable(r.request_id or "-")
         print(
-            f"{r.response_id[:28]:<28} {(r.request_id or '-')[:28]:<28} {r.final_state:<8} "
+            f"{rid[:28]:<28} {req[:28]:<28} {r.final_state:<8} "
             f"{r.reason or '-':<11} {r.samples_received:>9} {r.samples_played:>9} "
             f"{r.samples_dropped:>9}"
         )
@@ -139,7 +208,6 @@ def run(args: argparse.Namespace) -> int:
         f"{totals['cancels_sent']} targeted cancel(s); "
         f"{totals['malformed_events']} malformed event(s)"
     )
-    return 0
 
 
 COMMAND = Command(

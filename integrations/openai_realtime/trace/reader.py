@@ -17,16 +17,19 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import reprlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from gate import GateError
+from gate import ConfigurationError, GateError
 from integrations.openai_realtime._events import Direction
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "MAX_LINE_BYTES",
     "TraceEntry",
     "TraceError",
     "TraceLimits",
@@ -50,6 +53,10 @@ class TraceError(GateError, ValueError):
         self.message = message
 
 
+MAX_LINE_BYTES = 1 << 30
+"""The most ``TraceLimits.max_line_bytes`` may be (1 GiB): a line is read whole into memory."""
+
+
 @dataclass(frozen=True, slots=True)
 class TraceLimits:
     """Bounds the reader enforces.
@@ -70,6 +77,12 @@ class TraceLimits:
     max_depth: int = 32
     max_containers: int = 100_000
     max_duration_s: float = 4 * 3600.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_line_bytes <= MAX_LINE_BYTES:
+            raise ConfigurationError(
+                f"max_line_bytes must be in 1..{MAX_LINE_BYTES}, got {self.max_line_bytes}"
+            )
 
 
 DEFAULT_LIMITS = TraceLimits()
@@ -105,6 +118,44 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
+# A \uD800-\uDFFF escape: the only way JSON text can hold a surrogate. A pair is
+# fine (json joins it into one character); a lone one can't be encoded as UTF-8.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """Return (the repr of, cut short) the first string in ``value`` that is not valid text."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        strings: list[Any] = []
+        if isinstance(node, str):
+            strings = [node]
+        elif isinstance(node, dict):
+            strings = list(node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        for text in strings:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                return reprlib.repr(text)
+    return None
+
+
+def _seconds(t: object, line: int) -> float:
+    """Return ``t`` as finite seconds ``>= 0``, or raise naming the line."""
+    if isinstance(t, int | float) and not isinstance(t, bool):
+        try:
+            value = float(t)  # an int of 400 digits overflows here
+        except OverflowError:
+            value = math.inf
+        if math.isfinite(value) and value >= 0:
+            return value
+    raise TraceError(line, f"'t' must be a finite number of seconds >= 0, got {reprlib.repr(t)}")
+
+
 def parse_line(raw: bytes, line: int, limits: TraceLimits = DEFAULT_LIMITS) -> TraceEntry | None:
     """Parse one trace line.
 
@@ -118,8 +169,10 @@ def parse_line(raw: bytes, line: int, limits: TraceLimits = DEFAULT_LIMITS) -> T
 
     Raises:
         TraceError: If the line is too long, not UTF-8, holds too many objects
-            and arrays, is not JSON, is too deep, or is not a valid entry
-            (``t``, ``from``, ``event`` with a ``type``).
+            and arrays, is not JSON, is too deep, holds a string with a lone
+            surrogate (it could not be printed or written as UTF-8), or is not a
+            valid entry (``t`` a finite number >= 0, ``from``, ``event`` with a
+            ``type``).
     """
     if len(raw) > limits.max_line_bytes + 2:
         raise TraceError(line, f"line is longer than {limits.max_line_bytes} bytes")
@@ -144,11 +197,13 @@ def parse_line(raw: bytes, line: int, limits: TraceLimits = DEFAULT_LIMITS) -> T
         raise TraceError(line, f"invalid JSON ({e})") from None
     if _depth_exceeds(obj, limits.max_depth):
         raise TraceError(line, f"nested deeper than {limits.max_depth} levels")
+    if _SURROGATE_ESCAPE.search(raw) and (bad := _lone_surrogate(obj)) is not None:
+        raise TraceError(
+            line, f"string {bad} holds a lone UTF-16 surrogate (an escape like \\ud800): not text"
+        )
     if not isinstance(obj, dict):
         raise TraceError(line, f"expected a JSON object, got {type(obj).__name__}")
-    t = obj.get("t")
-    if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or t < 0:
-        raise TraceError(line, f"'t' must be a finite number of seconds >= 0, got {t!r}")
+    t = _seconds(obj.get("t"), line)
     direction = obj.get("from")
     if direction not in ("client", "server"):
         raise TraceError(line, f'\'from\' must be "client" or "server", got {direction!r}')
@@ -158,7 +213,7 @@ def parse_line(raw: bytes, line: int, limits: TraceLimits = DEFAULT_LIMITS) -> T
     kind = event.get("type")
     if not isinstance(kind, str) or not kind:
         raise TraceError(line, "event has no 'type'")
-    return TraceEntry(float(t), "client" if direction == "client" else "server", event, line)
+    return TraceEntry(t, "client" if direction == "client" else "server", event, line)
 
 
 def iter_trace(stream: IO[bytes], limits: TraceLimits = DEFAULT_LIMITS) -> Iterator[TraceEntry]:

@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import IO, Any, Protocol
 
 from integrations.openai_realtime._events import Direction
+from integrations.openai_realtime.trace.reader import DEFAULT_LIMITS, TraceLimits
 from integrations.openai_realtime.trace.scrub import scrub
 
 __all__ = ["TraceRecorder"]
@@ -46,6 +47,10 @@ class TraceRecorder:
         out: A path (opened for writing, truncated) or a text stream (not closed).
         clock: Seconds, monotonic; the trace's ``t = 0`` is construction time.
         exclude_types: Event types left out; the microphone audio by default.
+        limits: What the reader will accept: a line longer than
+            ``limits.max_line_bytes`` or with more ``{``/``[`` than
+            ``limits.max_containers`` is left out (counted in :attr:`skipped` and
+            logged), so a recorded trace always replays.
     """
 
     def __init__(
@@ -54,6 +59,7 @@ class TraceRecorder:
         *,
         clock: Callable[[], float] = time.monotonic,
         exclude_types: Collection[str] = ("input_audio_buffer.append",),
+        limits: TraceLimits = DEFAULT_LIMITS,
     ) -> None:
         if isinstance(out, str | Path):
             self._stream: IO[str] = open(out, "w", encoding="utf-8")  # noqa: SIM115
@@ -63,6 +69,7 @@ class TraceRecorder:
         self._clock = clock
         self._t0 = clock()
         self._exclude = frozenset(exclude_types)
+        self._limits = limits
         self._lock = threading.Lock()
         self._attached: list[tuple[_EventSource, str, Callable[[Any], object]]] = []
         self.written = 0
@@ -94,6 +101,11 @@ class TraceRecorder:
                 allow_nan=False,
                 default=_json_default,
             )
+            size = len(line.encode("utf-8"))
+            if size > self._limits.max_line_bytes:
+                raise ValueError(f"{size} bytes, over the reader's {self._limits.max_line_bytes}")
+            if line.count("{") + line.count("[") > self._limits.max_containers:
+                raise ValueError(f"over {self._limits.max_containers} objects and arrays")
             with self._lock:
                 if self._stream.closed:
                     raise ValueError("recorder is closed")

@@ -5,6 +5,11 @@ Time is virtual: each line's ``t`` sets the gate's clock and advances the
 before the event is handled, so a flag purges exactly the audio still queued
 then. The result says, per response, how many samples arrived, played and were
 dropped; ``samples_played`` counts the very samples written to the WAV.
+
+Memory is bounded in bytes: one trace line at a time (``TraceLimits.max_line_bytes``),
+the gate's and tap's own bounds, the first 1,000 malformed events, and one counter
+per response id of at most 256 characters (longer ids are dropped as malformed and
+kept nowhere), so at most a few hundred bytes per response the trace announces.
 """
 
 from __future__ import annotations
@@ -12,16 +17,16 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
-import tempfile
 import wave
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from gate import DEFAULT_REQUEST_TIMEOUT, ConfigurationError, PlaybackGate, VirtualClock
+from gate.validation import MAX_ID_CHARS
 from integrations.openai_realtime._events import MalformedEvent
 from integrations.openai_realtime._tap import RealtimeTap, UnattributedPolicy
+from integrations.openai_realtime.trace.outputs import AtomicOutput, check_outputs, naming_dest
 from integrations.openai_realtime.trace.playout import Samples, SimulatedPlayout
 from integrations.openai_realtime.trace.reader import (
     DEFAULT_LIMITS,
@@ -70,6 +75,7 @@ class Replayer:
             send=self._on_cancel,
             unattributed_policy=unattributed_policy,
             on_malformed=self._on_malformed,
+            keep_history=False,  # a replay reports the cancels; it edits no conversation
         )
         self.playout: SimulatedPlayout | None = None
         self._write_audio = write_audio
@@ -111,6 +117,9 @@ class Replayer:
         if audio is None:
             return
         rid, frame = audio.response_id, audio.frame
+        if len(rid) > MAX_ID_CHARS:  # the gate drops it as malformed; keep nothing of it
+            self.gate.admit(rid, frame)
+            return
         self._received[rid] = self._received.get(rid, 0) + frame.samples_per_channel
         if self.playout is None:
             self.playout = SimulatedPlayout(frame.sample_rate, self._write_block)
@@ -190,7 +199,7 @@ class Replayer:
         if kind in ("response.created", "response.done"):
             response = event.get("response")
             rid = response.get("id") if isinstance(response, Mapping) else None
-            if isinstance(rid, str) and rid:
+            if isinstance(rid, str) and 0 < len(rid) <= MAX_ID_CHARS:
                 self._received.setdefault(rid, 0)
 
     def _write_block(self, block: Samples) -> None:
@@ -244,37 +253,39 @@ def replay_entries(
 
 
 class _WavOut:
-    """A mono PCM16 WAV written to a temp file beside its destination."""
+    """A mono PCM16 WAV written through an :class:`AtomicOutput`."""
 
     def __init__(self, path: Path) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        self.tmp = Path(tmp)
+        self.out = AtomicOutput(path)
         self._wav: wave.Wave_write | None = None
 
     def write(self, rate: int, block: Samples) -> None:
         if self._wav is None:
             self._open(rate)
         assert self._wav is not None
-        self._wav.writeframesraw(block.astype("<i2", copy=False).tobytes())
+        with naming_dest(self.out.dest):
+            self._wav.writeframesraw(block.astype("<i2", copy=False).tobytes())
 
-    def close(self, rate: int) -> None:
+    def commit(self, rate: int) -> None:
         if self._wav is None:
             self._open(rate)
         assert self._wav is not None
-        self._wav.close()
+        with naming_dest(self.out.dest):
+            self._wav.close()  # patches the header; the file stays open (we opened it)
+        self.out.commit()
 
     def _open(self, rate: int) -> None:
-        self._wav = wave.open(str(self.tmp), "wb")  # noqa: SIM115
-        self._wav.setnchannels(1)
-        self._wav.setsampwidth(2)
-        self._wav.setframerate(rate)
+        with naming_dest(self.out.dest):
+            self._wav = wave.open(self.out.file, "wb")  # noqa: SIM115
+            self._wav.setnchannels(1)
+            self._wav.setsampwidth(2)
+            self._wav.setframerate(rate)
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):
             if self._wav is not None:
                 self._wav.close()
-        self.tmp.unlink(missing_ok=True)
+        self.out.abort()
 
 
 def replay_file(
@@ -288,8 +299,11 @@ def replay_file(
 ) -> ReplayResult:
     """Replay a trace file; write the WAV and the JSON report only if it all succeeds.
 
-    Outputs go to temp files beside their destinations and are renamed into
-    place at the end, so a bad trace leaves no partial output.
+    The outputs are checked first (:func:`~.outputs.check_outputs`):
+    nothing is read or written if one is the trace, both are one file, or one is a
+    directory or sits in a missing folder. They go to temp files beside their
+    destinations (the umask applies) and are renamed into place at the end, so a
+    bad trace, an error or a signal leaves no output and no temp file.
 
     Args:
         trace: The ``.jsonl`` trace.
@@ -303,13 +317,16 @@ def replay_file(
         The result.
 
     Raises:
+        OutputPathError: If an output path is unusable (before anything is written).
         TraceError: If the trace is bad (with its line number).
-        OSError: If a file cannot be read or written.
+        OSError: If a file cannot be read or written; it names the user's path.
     """
-    wav = _WavOut(Path(out_wav)) if out_wav is not None else None
-    report_tmp: Path | None = None
+    check_outputs(trace, {"--out": out_wav, "--report": report})
+    wav: _WavOut | None = None
+    report_out: AtomicOutput | None = None
     try:
         with open(trace, "rb") as f:
+            wav = _WavOut(Path(out_wav)) if out_wav is not None else None
             result = replay_entries(
                 iter_trace(f, limits),
                 timeout=timeout,
@@ -317,24 +334,18 @@ def replay_file(
                 write_audio=wav.write if wav is not None else None,
                 limits=limits,
             )
-        if wav is not None:
-            wav.close(result.sample_rate)
         if report is not None:
-            dest = Path(report)
-            fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-            report_tmp = Path(tmp)
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump({"trace": str(trace), **result.to_report()}, out, indent=2)
-                out.write("\n")
+            report_out = AtomicOutput(report)
+            text = json.dumps({"trace": str(trace), **result.to_report()}, indent=2)
+            report_out.write(text.encode("utf-8") + b"\n")
         if wav is not None:
-            os.replace(wav.tmp, Path(out_wav))  # type: ignore[arg-type]
-        if report_tmp is not None:
-            os.replace(report_tmp, Path(report))  # type: ignore[arg-type]
-            report_tmp = None
+            wav.commit(result.sample_rate)
+        if report_out is not None:
+            report_out.commit()
         return result
     except BaseException:
         if wav is not None:
             wav.abort()
-        if report_tmp is not None:
-            report_tmp.unlink(missing_ok=True)
+        if report_out is not None:
+            report_out.abort()
         raise
