@@ -154,16 +154,19 @@ class GateInstallation:
         return rt
 
     def _tap(self, rt: llm.RealtimeSession[Any]) -> None:
-        tap = RealtimeTap(
-            self.gate, decode_audio=False, unattributed_policy=self.unattributed_policy
-        )
-
         def in_progress_default(response_id: str) -> bool:
             return response_id in tap.in_progress() and not tap.is_out_of_band(response_id)
 
         send = rt.send_event  # type: ignore[attr-defined]
         arbiter = CancelArbiter(send, in_progress_default, settle=self.cancel_settle)
-        tap.send = arbiter.hold  # the tap's targeted cancels wait for LiveKit's own
+        # every event the tap sends (targeted cancels, history edits) goes through the
+        # arbiter, which holds only the cancels, until LiveKit has had its say
+        tap = RealtimeTap(
+            self.gate,
+            send=arbiter.hold,
+            decode_audio=False,
+            unattributed_policy=self.unattributed_policy,
+        )
         self.taps[rt] = tap
         self.arbiters[rt] = arbiter
         self._history_bridge().attach(tap)
