@@ -25,7 +25,7 @@ from livekit.agents import Agent, llm
 from livekit.plugins.openai.realtime import RealtimeModel
 
 from gate import DropReason
-from integrations.livekit._install import check_agents_version, install_gate
+from integrations.livekit import check_agents_version, install_gate
 from integrations.openai_realtime.simulator.plans import ResponsePlan
 from integrations.openai_realtime.simulator.records import ResponseRecord
 from integrations.testing.agent_rig import SR, AgentRig, livekit_reply_timeout, playout, poll
