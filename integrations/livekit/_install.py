@@ -16,14 +16,18 @@ private hook aside: see :mod:`integrations.livekit._gated_output`):
   LiveKit sends none for that response (one cancel per response). On
   ``session_reconnected`` the requests LiveKit gave up on are flagged, and the
   gate's tombstones outlive LiveKit's discard set, which a reconnect clears.
+- for realtime sessions without a tap whose model allows history edits, a
+  :class:`ChatCtxPruner`: a reply the gate killed before any of it played leaves
+  the history through ``update_chat_ctx`` once LiveKit is done with it (the tap's
+  history keeper does this for OpenAI sessions).
 
 Lifecycle: every listener, timer and sink the installer creates is tied to the
 session. The session's ``close`` event runs :meth:`GateInstallation.detach`, which
 removes them all (the gate can be reused by the next session) and puts the
-output's sink back at the top of the chain. The installer starts no task: after a
-handoff to a realtime agent it polls for the new realtime session with loop
-callbacks, which ``detach`` cancels at once; a handoff to an STT-LLM-TTS agent
-polls nothing.
+output's sink back at the top of the chain. After a handoff to a realtime agent
+the installer polls for the new realtime session with loop callbacks, which
+``detach`` cancels at once; a handoff to an STT-LLM-TTS agent polls nothing. Its
+only tasks are the pruners' history edits, which ``detach`` cancels too.
 
 Unsolicited generations (no request of ours) play, except: a generation that
 arrives within ``unsolicited_grace`` seconds after a ``generate_reply`` timed
@@ -52,6 +56,7 @@ from livekit.agents.voice.speech_handle import SpeechHandle
 
 from gate import DropReason, PlaybackGate, StateError
 from integrations.livekit._cancels import CancelArbiter
+from integrations.livekit._chat_ctx import ChatCtxPruner
 from integrations.livekit._gated_output import GatedAudioOutput
 from integrations.livekit._history import HistoryBridge
 from integrations.livekit._signals import (
@@ -94,6 +99,7 @@ class GateInstallation:
         cancel_settle: See :func:`install_gate`.
         taps: The OpenAI tap of each realtime session attached so far.
         arbiters: The cancel arbiter of each tapped realtime session.
+        pruners: The history pruner of each realtime session without a tap.
     """
 
     gate: PlaybackGate
@@ -105,6 +111,7 @@ class GateInstallation:
     cancel_settle: float = 0.5
     taps: dict[llm.RealtimeSession[Any], RealtimeTap] = field(default_factory=dict)
     arbiters: dict[llm.RealtimeSession[Any], CancelArbiter] = field(default_factory=dict)
+    pruners: dict[llm.RealtimeSession[Any], ChatCtxPruner] = field(default_factory=dict)
     _rt_sessions: list[llm.RealtimeSession[Any]] = field(default_factory=list)
     _listeners: list[tuple[rtc.EventEmitter[Any], str, Callable[..., Any]]] = field(
         default_factory=list
@@ -150,6 +157,12 @@ class GateInstallation:
         openai_type = openai_session_type()
         if self.openai_tap and openai_type is not None and isinstance(rt, openai_type):
             self._tap(rt)
+        elif ChatCtxPruner.applies_to(rt):
+            pruner = ChatCtxPruner(rt, self.gate, self.output.owner)
+            self.pruners[rt] = pruner
+            self._history_bridge().attach_pruner(pruner)
+            # after _on_generation_created, which tags the event and records the owner
+            self._listen(rt, "generation_created", pruner.on_generation_created)
         logger.debug("gate attached to realtime session %r", rt)
         return rt
 
@@ -209,6 +222,7 @@ class GateInstallation:
         self._rt_sessions.clear()
         self.taps.clear()
         self.arbiters.clear()
+        self.pruners.clear()  # closed by the history bridge
         self._fresh_unsolicited = None
         if _installed.get(self.session) is self:
             del _installed[self.session]
