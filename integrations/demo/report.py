@@ -77,7 +77,8 @@ def gate_summary(gated: Sequence[ReplyOutcome]) -> str:
     line += (
         f"\n  Of the {sum(o.dropped for o in gated):.2f} s dropped, it stopped "
         f"{killed:.2f} s before the output, "
-        f"{sum(o.at_output for o in gated):.2f} s ({frames} frames) at the output,"
+        f"{sum(o.at_output for o in gated):.2f} s ({frames} frame{'' if frames == 1 else 's'}) "
+        "at the output,"
         f"\n  {sum(o.purged_by_gate for o in gated):.2f} s in the queue"
     )
     livekit = sum(o.cleared_by_livekit for o in gated) + sum(

@@ -101,7 +101,8 @@ def test_every_counter_agrees_with_the_table(demo: tuple[DemoResult, Path]) -> N
     assert total.rstrip().endswith(f"{leaked_without:5.2f}s")
     assert f"{sum(o.unwanted for o in gated):5.2f}s" in total.split("│")[1]
     summary = gate_summary(gated)
-    assert f"({result.stats.dropped.frames} frames) at the output" in summary
+    frames = result.stats.dropped.frames
+    assert f"({frames} frame{'' if frames == 1 else 's'}) at the output" in summary
     assert f"{sum(o.purged_by_gate for o in gated):.2f} s in the queue" in summary
     assert f"Of the {sum(o.dropped for o in gated):.2f} s dropped" in summary
     for label, seconds, _ in stopped:
