@@ -1,5 +1,5 @@
 # Two commands on a fresh machine with Python 3.11+:
-#   make demo   - the main job: the #6222 story through the gate
+#   make demo   - the main job: six replies through the gate, and without it
 #   make test   - venv + install, ruff, mypy --strict, pytest (what CI runs)
 PYTHON ?= python3
 VENV   ?= .venv

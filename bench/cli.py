@@ -8,10 +8,9 @@ import platform
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gate.cli import Command
+from gate.cli import Command, output_path
 
 if TYPE_CHECKING:
     from bench.adapter import AdapterPlan
@@ -101,23 +100,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser: The subcommand's parser.
     """
     parser.add_argument("--quick", action="store_true", help="small sizes, under a minute")
-    parser.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
-    parser.add_argument("--plot", type=Path, metavar="FILE", help="draw the results as a PNG")
+    # output paths are checked at parse time: a bad one fails before minutes of measuring
+    parser.add_argument(
+        "--json", type=output_path, metavar="FILE", help="write the results as JSON"
+    )
+    parser.add_argument(
+        "--plot", type=output_path, metavar="FILE", help="draw the results as a PNG"
+    )
     parser.add_argument(
         "--only",
         metavar="SECTION[,SECTION]",
+        type=_sections,
         help=f"run only these sections ({', '.join(SECTIONS)})",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def _sections(only: str | None) -> list[str]:
-    if not only:
-        return list(SECTIONS)
+def _sections(only: str) -> list[str]:
     chosen = [s.strip() for s in only.split(",") if s.strip()]
     unknown = sorted(set(chosen) - set(SECTIONS))
-    if unknown:
-        raise SystemExit(f"bench: unknown section(s) {unknown}; choose from {list(SECTIONS)}")
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(
+            f"unknown section(s) {unknown or [only]}; choose from {list(SECTIONS)}"
+        )
     return [s for s in SECTIONS if s in chosen]
 
 
@@ -126,7 +131,7 @@ def _command(args: argparse.Namespace) -> str:
     if args.quick:
         words.append("--quick")
     if args.only:
-        words += ["--only", args.only]
+        words += ["--only", ",".join(args.only)]
     if args.json is not None:
         words += ["--json", str(args.json)]
     if args.plot is not None:
@@ -159,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
     from bench.speaker import steps as speaker_steps
     from bench.track import run_track
 
-    names = _sections(args.only)
+    names: list[str] = args.only or list(SECTIONS)
     plan = plans(args.quick)
     steps = {
         "overhead": plan.overhead.rounds,

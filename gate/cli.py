@@ -14,10 +14,22 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
+from typing import NoReturn
 
-from gate import InvalidTypeError, __version__
+from gate import GateError, InvalidTypeError, __version__
+from gate._cli_args import integer, number, output_path, port
 
-__all__ = ["ENTRY_POINT_GROUP", "Command", "build_parser", "load_commands", "main"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Command",
+    "build_parser",
+    "integer",
+    "load_commands",
+    "main",
+    "number",
+    "output_path",
+    "port",
+]
 
 #: The entry-point group that contributes subcommands.
 ENTRY_POINT_GROUP = "playback_gate.commands"
@@ -31,8 +43,12 @@ class Command:
         name: The subcommand's name (``playback-gate NAME``).
         help: One line for the top-level ``--help``.
         description: The subcommand's own ``--help`` text.
-        add_arguments: Adds the subcommand's options to its parser.
+        add_arguments: Adds the subcommand's options to its parser (argument types
+            that refuse bad values: :func:`number`, :func:`integer`, :func:`port`,
+            :func:`output_path`).
         run: Runs it with the parsed arguments; returns the exit code.
+        check: Checks what parsing cannot (an output device exists, ...) before
+            ``run``; a :class:`~gate.GateError` it raises is a usage error.
     """
 
     name: str
@@ -40,6 +56,14 @@ class Command:
     description: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
+    check: Callable[[argparse.Namespace], None] | None = None
+
+
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line on stderr (``prog: error: ...``) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def load_commands() -> list[Command]:
@@ -72,7 +96,7 @@ def build_parser(commands: Sequence[Command] | None = None) -> argparse.Argument
     Returns:
         The configured parser.
     """
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="playback-gate",
         description=(
             "Drop and purge audio of timed-out or cancelled realtime-model replies "
@@ -86,7 +110,7 @@ def build_parser(commands: Sequence[Command] | None = None) -> argparse.Argument
             command.name, help=command.help, description=command.description
         )
         command.add_arguments(sub)
-        sub.set_defaults(handler=command.run)
+        sub.set_defaults(handler=command.run, command_check=command.check)
     return parser
 
 
@@ -98,6 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns:
         The process exit code (2 for usage errors, as argparse does).
+
+    Raises:
+        SystemExit: On a usage error found while parsing (status 2, one line on stderr),
+            and for ``--help`` / ``--version`` (status 0).
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -105,6 +133,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
+    check: Callable[[argparse.Namespace], None] | None = getattr(args, "command_check", None)
+    if check is not None:
+        try:
+            check(args)
+        except GateError as e:
+            print(f"playback-gate {args.command}: error: {e}", file=sys.stderr)
+            return 2
     return handler(args)
 
 

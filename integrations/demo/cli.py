@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from gate.cli import Command
+from gate.cli import Command, number, output_path
 
-__all__ = ["COMMAND", "add_arguments", "run"]
+__all__ = ["COMMAND", "add_arguments", "check", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,7 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     Args:
         parser: The subcommand's parser.
     """
-    parser.add_argument("--wav", metavar="FILE", help="write the gated audio to FILE instead")
+    parser.add_argument(
+        "--wav", metavar="FILE", type=output_path, help="write the gated audio to FILE instead"
+    )
     parser.add_argument("--device", help="speaker device index or name (default: the default)")
     parser.add_argument(
         "--fast",
@@ -25,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--deadline",
-        type=float,
+        type=number(0.01, 3600.0),
         metavar="S",
         help="the gate's request timeout in seconds (default: 10, LiveKit's own; 1.5 with --fast)",
     )
@@ -55,6 +57,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="draw the gated session's timeline, as 'playback-gate replay --plot' does "
         "(needs matplotlib: the bench extra)",
     )
+
+
+def check(args: argparse.Namespace) -> None:
+    """Refuse a speaker device that was named but does not exist (no silent WAV fallback).
+
+    Args:
+        args: Parsed arguments.
+
+    Raises:
+        ConfigurationError: Naming the device and listing those that exist.
+    """
+    if not (args.wav):
+        from integrations.speakers._devices import check_named_device
+
+        check_named_device(args.device)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -102,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         trace = str(scratch / "demo.jsonl")
     options = DemoOptions(
         timing=timing,
-        wav=args.wav,
+        wav=None if args.wav is None else str(args.wav),
         device=args.device,
         audio=args.audio,
         baseline=not args.no_baseline,
@@ -167,4 +184,5 @@ COMMAND = Command(
     ),
     add_arguments=add_arguments,
     run=run,
+    check=check,
 )

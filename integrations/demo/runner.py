@@ -113,6 +113,8 @@ def open_output(wav: str | None, device: int | str | None) -> tuple[BaseSink, st
             speaker = SpeakerSink(None, device=device)
             return speaker, f"speakers: {speaker.device.name}", None
         except SpeakerError as e:
+            if device is not None:
+                raise  # a device named by the user is never swapped for a file
             fallback = f"no speakers: {e}"
             wav = DEFAULT_WAV
     return WavSink(None, path=wav, samplerate=SAMPLE_RATE, paced=True), f"file: {wav}", fallback

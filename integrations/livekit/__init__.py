@@ -11,12 +11,8 @@ output uses lives in ``_gated_output`` and is checked at runtime by
 
 from integrations.livekit._gated_output import GatedAudioOutput, missing_private_api
 from integrations.livekit._gated_source import GatedAudioSource
-from integrations.livekit._install import (
-    SUPPORTED_AGENTS_VERSIONS,
-    GateInstallation,
-    check_agents_version,
-    install_gate,
-)
+from integrations.livekit._install import GateInstallation, install_gate
+from integrations.livekit._signals import SUPPORTED_AGENTS_VERSIONS, check_agents_version
 from integrations.livekit._tagging import GENERATION_KEY, generation_of, tag_frame
 
 __all__ = [

@@ -29,8 +29,10 @@ the sink) starts a new segment, so it is never dropped.
 
 LiveKit private API: to see the sink's ``playback_finished`` per segment before
 LiveKit forwards it, this output overrides ``io.AudioOutput._dispatch_playback_finished``
-and recognises ``io._CaptureCancelledEvent`` (both 1.8.x internals, in one place
-at the end of this module; :func:`missing_private_api` checks them, and
+and recognises ``io._CaptureCancelledEvent``; to stop listening to the sink when
+detached (:meth:`GatedAudioOutput.detach`), it names the two forwarders the base class
+subscribed, ``_forward_next_playback_started`` / ``_progressed`` (all 1.8.x internals,
+in one place at the end of this module; :func:`missing_private_api` checks them, and
 :func:`integrations.livekit._install.check_agents_version` reports it).
 """
 
@@ -41,7 +43,7 @@ import functools
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from livekit import rtc
 from livekit.agents.voice import io
@@ -378,7 +380,7 @@ class GatedAudioOutput(io.AudioOutput):
         if handle is not None:
             self.set_owner(generation_id, handle)
 
-    # ---- LiveKit private API (1.8.x): the only use, checked by missing_private_api -------
+    # ---- LiveKit private API (1.8.x): the only uses, checked by missing_private_api ------
     # io.AudioOutput.__init__ subscribes its own _dispatch_playback_finished to the sink's
     # public "playback_finished" event and forwards every event 1:1 (capture-cancelled
     # events go around _forward_next_playback_finished). There is no public way to
@@ -386,6 +388,23 @@ class GatedAudioOutput(io.AudioOutput):
     # interrupted, finished-here segments must not be counted twice). Keeping the
     # sink out of next_in_chain to subscribe publicly would lose LiveKit's chain
     # walks (tail swap, input-truncated marks), so the forwarder is overridden here.
+
+    def detach(self) -> None:
+        """Stop listening to the sink and leave the gate's purge sinks. Idempotent.
+
+        ``io.AudioOutput.__init__`` subscribed three of its methods to the sink's
+        public events; they are named here (LiveKit's ``_forward_next_*``, checked by
+        :func:`missing_private_api`) because the base class has no way to undo it. The
+        output forwards no more sink events after this; a session whose chain still
+        holds it keeps playing through it, ungated from then on.
+        """
+        self.gate.remove_sink(self)
+        self._sink.off("playback_finished", self._dispatch_playback_finished)
+        for event, name in _FORWARDERS:
+            forwarder = getattr(self, name, None)
+            if forwarder is not None:
+                self._sink.off(event, forwarder)
+        self._owners.clear()
 
     def _dispatch_playback_finished(self, ev: io.PlaybackFinishedEvent) -> None:
         if _CAPTURE_CANCELLED is not None and isinstance(ev, _CAPTURE_CANCELLED):
@@ -396,6 +415,10 @@ class GatedAudioOutput(io.AudioOutput):
 
 
 _DISPATCH = "_dispatch_playback_finished"
+_FORWARDERS: tuple[tuple[Literal["playback_started", "playback_progressed"], str], ...] = (
+    ("playback_started", "_forward_next_playback_started"),
+    ("playback_progressed", "_forward_next_playback_progressed"),
+)
 _CAPTURE_CANCELLED: Any = getattr(io, "_CaptureCancelledEvent", None)
 
 
@@ -413,4 +436,9 @@ def missing_private_api() -> list[str]:
         and issubclass(_CAPTURE_CANCELLED, io.PlaybackFinishedEvent)
     ):
         missing.append("io._CaptureCancelledEvent")
+    missing.extend(
+        f"io.AudioOutput.{name}"
+        for _, name in _FORWARDERS
+        if not callable(getattr(io.AudioOutput, name, None))
+    )
     return missing

@@ -16,6 +16,9 @@ which time any edit LiveKit queued has been seen by the tap. A reply no speech
 ever owned (LiveKit discarded it) is not held. Then what played is the audio
 that passed the gate at the output: everything forwarded to a speech that was
 not interrupted played out, and an interrupted one is LiveKit's to truncate.
+
+A realtime session without a tap gets the same settle rule through a
+:class:`~integrations.livekit._chat_ctx.ChatCtxPruner`, told when each reply settles.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 from livekit.agents.voice.speech_handle import SpeechHandle
 
 from gate import PlaybackGate
+from integrations.livekit._chat_ctx import ChatCtxPruner
 from integrations.livekit._gated_output import GatedAudioOutput
 from integrations.openai_realtime import RealtimeTap
 
@@ -42,7 +46,7 @@ _MAX_WATCHED = 256
 
 @dataclass(eq=False)
 class HistoryBridge:
-    """Holds each tap's history keeper until LiveKit is done with a reply, then reports it.
+    """Holds each tap's history keeper (and tells each pruner) until LiveKit is done with a reply.
 
     Args:
         gate: The gate.
@@ -52,8 +56,10 @@ class HistoryBridge:
     gate: PlaybackGate
     output: GatedAudioOutput
     _taps: list[RealtimeTap] = field(default_factory=list)
+    _pruners: list[ChatCtxPruner] = field(default_factory=list)
     _final: dict[str, bool] = field(default_factory=dict)  # reply -> reported
     _timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    _closed: bool = False
 
     def attach(self, tap: RealtimeTap) -> None:
         """Hold this tap's keeper for replies LiveKit still plays.
@@ -65,8 +71,17 @@ class HistoryBridge:
             tap.history.hold = self.hold
             self._taps.append(tap)
 
+    def attach_pruner(self, pruner: ChatCtxPruner) -> None:
+        """Tell this pruner (of a session no tap edits) when each reply settles.
+
+        Args:
+            pruner: The session's pruner.
+        """
+        self._pruners.append(pruner)
+
     def detach(self) -> None:
-        """Stop: cancel pending reports and release the keepers."""
+        """Stop: cancel pending reports, release the keepers and close the pruners."""
+        self._closed = True
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
@@ -74,6 +89,9 @@ class HistoryBridge:
             if tap.history is not None:
                 tap.history.hold = None
         self._taps.clear()
+        for pruner in self._pruners:
+            pruner.close()
+        self._pruners.clear()
 
     def hold(self, response_id: str) -> bool:
         """Whether the keeper must wait before editing this reply's history.
@@ -107,6 +125,8 @@ class HistoryBridge:
         loop = asyncio.get_running_loop()
 
         def ended(_: SpeechHandle) -> None:
+            if self._closed:
+                return  # the speech outlived the installation
             self._timers[response_id] = loop.call_later(SETTLE_S, self._report, response_id)
 
         handle.add_done_callback(ended)
@@ -120,5 +140,7 @@ class HistoryBridge:
             rate = self.output.sample_rate or 24_000
             for tap in self._taps:
                 tap.playout_final(response_id, played, rate)
+            for pruner in self._pruners:
+                pruner.settled(response_id)
         except Exception:
             logger.exception("playback-gate history report failed for %s", response_id)

@@ -14,7 +14,7 @@ on their way out of the model, through public objects only:
 from __future__ import annotations
 
 import contextvars
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from dataclasses import replace
 
 from livekit import rtc
@@ -22,6 +22,7 @@ from livekit.agents import llm
 
 __all__ = [
     "GENERATION_KEY",
+    "TaggedMessages",
     "current_generation",
     "generation_of",
     "tag_audio",
@@ -97,13 +98,6 @@ async def tag_audio(
         yield tag_frame(frame, generation_id)
 
 
-async def _tag_messages(
-    messages: AsyncIterable[llm.MessageGeneration], generation_id: str
-) -> AsyncIterator[llm.MessageGeneration]:
-    async for message in messages:
-        yield replace(message, audio_stream=tag_audio(message.audio_stream, generation_id))
-
-
 def tag_generation_event(event: llm.GenerationCreatedEvent) -> bool:
     """Make every audio frame of a realtime generation carry its ``response_id``.
 
@@ -119,20 +113,53 @@ def tag_generation_event(event: llm.GenerationCreatedEvent) -> bool:
         ``response_id`` or was already tagged.
     """
     generation_id = event.response_id
-    if not generation_id or isinstance(event.message_stream, _TaggedMessages):
+    if not generation_id or isinstance(event.message_stream, TaggedMessages):
         return False
-    event.message_stream = _TaggedMessages(event.message_stream, generation_id)
+    event.message_stream = TaggedMessages(event.message_stream, generation_id)
     return True
 
 
-class _TaggedMessages:
-    """``message_stream`` with each message's audio tagged; marks an event as tagged."""
+class TaggedMessages:
+    """``message_stream`` with each message's audio tagged; marks an event as tagged.
 
-    __slots__ = ("_iterator", "generation_id")
+    It also keeps the id of every message it hands out, and once its consumer is done
+    with it, :meth:`all_message_ids` reads the messages nobody pulled (a speech
+    interrupted before playout stops reading at once).
+
+    Attributes:
+        generation_id: The generation.
+        message_ids: The id of every message handed out or read so far, in order.
+    """
+
+    __slots__ = ("_iterator", "_source", "generation_id", "message_ids")
 
     def __init__(self, messages: AsyncIterable[llm.MessageGeneration], generation_id: str) -> None:
         self.generation_id = generation_id
-        self._iterator = _tag_messages(messages, generation_id)
+        self.message_ids: list[str] = []
+        # one iterator for the consumer and for all_message_ids: the rest is read where
+        # the consumer stopped, whatever kind of iterable the model gave
+        self._source = aiter(messages)
+        self._iterator = self._tag()
 
     def __aiter__(self) -> AsyncIterator[llm.MessageGeneration]:
         return self._iterator
+
+    async def _tag(self) -> AsyncGenerator[llm.MessageGeneration, None]:
+        async for message in self._source:
+            self.message_ids.append(message.message_id)
+            yield replace(message, audio_stream=tag_audio(message.audio_stream, self.generation_id))
+
+    async def all_message_ids(self) -> list[str]:
+        """Close the consumer's side, read the messages it left, and return every id.
+
+        Call it only once the consumer is done with the stream (its messages are taken
+        from the model's stream here, unread). It returns when the model ends the
+        stream, so bound the wait.
+
+        Returns:
+            :attr:`message_ids`, completed.
+        """
+        await self._iterator.aclose()
+        async for message in self._source:
+            self.message_ids.append(message.message_id)
+        return list(self.message_ids)

@@ -14,6 +14,7 @@ from integrations.speakers._devices import (
     NoOutputDeviceError,
     PortAudioMissingError,
     SpeakerError,
+    check_named_device,
     list_devices,
     resolve_device,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "SpeakerError",
     "SpeakerSink",
     "WavSink",
+    "check_named_device",
     "list_devices",
     "resolve_device",
 ]

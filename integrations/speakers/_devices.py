@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from gate import GateError
+from gate import ConfigurationError, GateError
 
 __all__ = [
     "DeviceInfo",
     "NoOutputDeviceError",
     "PortAudioMissingError",
     "SpeakerError",
+    "check_named_device",
     "import_sounddevice",
     "list_devices",
     "resolve_device",
@@ -161,6 +162,24 @@ def resolve_device(device: DeviceSpec = None) -> DeviceInfo:
         names = ", ".join(repr(d.name) for d in partial)
         raise NoOutputDeviceError(f"device name {device!r} is ambiguous: {names}")
     raise NoOutputDeviceError(f"no output device named {device!r}; devices: {listing}")
+
+
+def check_named_device(device: DeviceSpec) -> None:
+    """Refuse a device the user named that cannot be found: a usage error, never a fallback.
+
+    Args:
+        device: The ``--device`` value; ``None`` (not named) passes.
+
+    Raises:
+        ConfigurationError: Naming the device and why (the devices that exist, or no
+            PortAudio).
+    """
+    if device is None:
+        return
+    try:
+        resolve_device(device)
+    except SpeakerError as e:
+        raise ConfigurationError(f"--device {device!r}: {e}") from None
 
 
 def _query(sd: ModuleType) -> list[dict[str, Any]]:

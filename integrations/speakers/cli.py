@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from gate.cli import Command
+from gate.cli import Command, integer, number, output_path
 
-__all__ = ["COMMAND", "NO_DEVICE_HINT", "add_arguments", "run"]
+__all__ = ["COMMAND", "NO_DEVICE_HINT", "add_arguments", "check", "run"]
 
 DEFAULT_WAV = "speakers.wav"
+MAX_FADE_MS = 1000.0
+SAMPLERATES = (8_000, 384_000)
 
 NO_DEVICE_HINT = """\
 no output device found. To get one:
@@ -29,14 +31,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", "-d", help="output device index or name (see --list)")
     parser.add_argument("--list", action="store_true", help="list output devices and exit")
     parser.add_argument(
-        "--fade-ms", type=float, default=5.0, help="fade-out of a cut reply, ms (0: hard cut)"
+        "--fade-ms",
+        type=number(0.0, MAX_FADE_MS),
+        default=5.0,
+        help=f"fade-out of a cut reply, ms (0: hard cut; at most {MAX_FADE_MS:g})",
     )
-    parser.add_argument("--samplerate", type=int, help="device sample rate (default: device's)")
+    parser.add_argument(
+        "--samplerate",
+        type=integer(*SAMPLERATES),
+        help="device sample rate in Hz (default: device's)",
+    )
     parser.add_argument(
         "--wav",
         metavar="PATH",
+        type=output_path,
         help=f"write a WAV file instead of playing (the fallback writes {DEFAULT_WAV})",
     )
+
+
+def check(args: argparse.Namespace) -> None:
+    """Refuse an output device that was named but does not exist (no silent WAV fallback).
+
+    Args:
+        args: Parsed arguments.
+
+    Raises:
+        ConfigurationError: Naming the device and listing those that exist.
+    """
+    if not (args.list or args.wav):
+        from integrations.speakers._devices import check_named_device
+
+        check_named_device(args.device)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,9 +71,11 @@ def run(args: argparse.Namespace) -> int:
         args: Parsed arguments.
 
     Returns:
-        0 on success, 1 if the device listing or the scene failed.
+        0 on success, 1 if the device listing or the scene failed, 2 if the named
+        device could not be opened.
     """
     import asyncio
+    import sys
 
     from gate import PlaybackGate
     from integrations.speakers._base_sink import BaseSink
@@ -87,6 +114,9 @@ def run(args: argparse.Namespace) -> int:
                 gate, device=args.device, samplerate=args.samplerate, fade_ms=args.fade_ms
             )
         except SpeakerError as e:
+            if args.device is not None:  # named, so never swapped for a file
+                print(f"playback-gate speakers: error: {e}", file=sys.stderr)
+                return 2
             print(f"speakers: {e}")
             print(f"speakers: falling back to a WAV file: {DEFAULT_WAV}")
             sink = WavSink(
@@ -156,4 +186,5 @@ COMMAND = Command(
     ),
     add_arguments=add_arguments,
     run=run,
+    check=check,
 )

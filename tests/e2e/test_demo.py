@@ -158,7 +158,7 @@ def test_demo_records_its_wire_traffic_and_draws_it(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--deadline", "-1"], "deadline must be a positive number"),
+        (["--deadline", "-1"], "argument --deadline: must be between 0.01 and 3600, got '-1'"),
         (["--only", "nope"], "--only: unknown kind 'nope'"),
     ],
 )
@@ -166,6 +166,12 @@ def test_cli_rejects_bad_arguments(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     parser = build_parser([demo_cli.COMMAND])
-    args = parser.parse_args(["demo", "--fast", "--wav", "x.wav", *argv])
-    assert args.handler(args) == 2
-    assert message in capsys.readouterr().err
+    try:
+        args = parser.parse_args(["demo", "--fast", "--wav", "x.wav", *argv])
+    except SystemExit as stop:  # refused while parsing, before any work
+        code = stop.code
+    else:
+        code = args.handler(args)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and message in err

@@ -19,8 +19,8 @@ from livekit.agents.voice import io
 from livekit.agents.voice.speech_handle import SpeechHandle
 
 from gate import DropReason, PlaybackGate
+from integrations.livekit import check_agents_version, install_gate
 from integrations.livekit._gated_output import GatedAudioOutput, missing_private_api
-from integrations.livekit._install import check_agents_version, install_gate
 from integrations.livekit._tagging import (
     GENERATION_KEY,
     current_generation,

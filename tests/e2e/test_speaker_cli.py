@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gate.cli import build_parser
+from gate.cli import build_parser, main
 from integrations.speakers import PortAudioMissingError
 from integrations.speakers import _devices as devices
 from integrations.speakers import cli as speakers_cli
@@ -79,16 +79,44 @@ def test_scene_on_the_device_reports_a_measured_cut(
     assert np.count_nonzero(tee) > 48_000  # it really played
 
 
-def test_unknown_device_falls_back_to_a_wav_file(
+def test_no_device_falls_back_to_a_wav_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(devices, "_query", lambda sd: [])
-    assert speakers_cli.run(parse("--device", "nope")) == 0
+    assert speakers_cli.run(parse()) == 0
     out = capsys.readouterr().out
     assert "no audio output device found" in out and "(--wav)" in out
     assert "falling back to a WAV file: speakers.wav" in out
     assert len(read_wav(tmp_path / "speakers.wav")) > 48_000
+
+
+def test_a_named_device_that_does_not_exist_is_an_error_listing_those_that_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    fake = [
+        {
+            "index": 0,
+            "name": "speaker A",
+            "max_output_channels": 2,
+            "hostapi": 0,
+            "default_samplerate": 48e3,
+        },
+        {
+            "index": 1,
+            "name": "mic",
+            "max_output_channels": 0,
+            "hostapi": 0,
+            "default_samplerate": 48e3,
+        },
+    ]
+    monkeypatch.setattr(devices, "_query", lambda sd: fake)
+    assert main(["speakers", "--device", "typo"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1
+    assert "'typo'" in err and "0: speaker A" in err and "mic" not in err
+    assert not (tmp_path / "speakers.wav").exists()  # no silent fallback
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import asyncio
 import signal
 import sys
 
-from gate.cli import Command
+from gate.cli import Command, integer, port
 
 __all__ = ["COMMAND", "add_arguments", "run"]
 
@@ -19,13 +19,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser: The subcommand's parser.
     """
     parser.add_argument(
-        "--port", type=int, default=8765, help="TCP port on 127.0.0.1 (0 = any free port)"
+        "--port", type=port, default=8765, help="TCP port on 127.0.0.1 (0 = any free port)"
     )
     parser.add_argument(
-        "--chunks", type=int, default=100, help="audio deltas per response (default 100)"
+        "--chunks",
+        type=integer(0, 1_000_000),
+        default=100,
+        help="audio deltas per response (default 100)",
     )
     parser.add_argument(
-        "--chunk-ms", type=int, default=20, help="milliseconds per audio delta (default 20)"
+        "--chunk-ms",
+        type=integer(1, 1_000),
+        default=20,
+        help="milliseconds per audio delta, 1 to 1000 (default 20)",
     )
     parser.add_argument(
         "--audio",
