@@ -79,6 +79,11 @@ def write_json(path: Path, sections: list[Section], meta: dict[str, Any]) -> Non
 _MODES = {"pass": "tab:blue", "drop": "tab:red"}
 
 
+def _top(cases: dict[str, Any]) -> float:
+    """The admit panels' y limit: room for the 300 ns target and the slowest case."""
+    return max(360.0, max(float(c["admit_ns"]["median"]) for c in cases.values()) * 1.15)
+
+
 def _frames(ax: Any, data: dict[str, Any]) -> None:
     cases, floors = data["cases"], data["floors"]
     kinds = sorted({k.split("/")[1] for k in cases})
@@ -103,7 +108,7 @@ def _frames(ax: Any, data: dict[str, Any]) -> None:
         ax.axhline(value, 0, 1, color=style[0], linestyle=style[1:], label=f"{label} ({value:.0f})")
     ax.set_xticks(range(len(kinds)), [k.replace("_", "\n") for k in kinds])
     ax.set_ylabel("ns per call")
-    ax.set_ylim(0, 360)
+    ax.set_ylim(0, _top(data["cases"]))
     ax.set_title("admit() per frame, 0 tombstones, 1 live\nmedian, bars = p25-p75")
     ax.legend(fontsize=7, loc="upper left")
 
@@ -132,7 +137,7 @@ def _tombstones(ax: Any, data: dict[str, Any]) -> None:
     ax.set_xticks(range(len(levels)), [f"{t:,}" for t in levels])
     ax.set_xlabel("tombstones held")
     ax.set_ylabel("ns per call")
-    ax.set_ylim(0, 360)
+    ax.set_ylim(0, _top(data["cases"]))
     ax.set_title(f"admit() vs history size\nworst 100k/0 ratio {worst:.3f} (target <= 1.2)")
     ax.legend(fontsize=7, ncol=2, loc="lower right", title="10 and 20 ms frames", title_fontsize=7)
 
@@ -151,7 +156,7 @@ def _live(ax: Any, data: dict[str, Any]) -> None:
     ax.axhline(300.0, color="k", linestyle="--", label="target 300 ns")
     ax.set_xlabel("concurrent generations (frames interleaved)")
     ax.set_ylabel("ns per call")
-    ax.set_ylim(0, 360)
+    ax.set_ylim(0, _top(data["cases"]))
     ax.set_title(f"admit() vs concurrent generations\n{kind}, 0 tombstones")
     ax.legend(fontsize=7, loc="lower right")
 
@@ -163,7 +168,7 @@ def _memory(ax: Any, data: dict[str, Any]) -> None:
     ax.plot(xs, [p["admit_ns"] for p in curve], "b-o", markersize=3, label="admit pass, ns")
     ax.plot(xs, [p["noop_ns"] for p in curve], "c-.", label="do-nothing call, ns")
     ax.set_xscale("log")
-    ax.set_ylim(0, 200)
+    ax.set_ylim(0, max(200.0, max(p["admit_ns"] for p in curve) * 1.3))
     ax.set_xlabel("generations so far in one session")
     ax.set_ylabel("ns per call")
     rss = ax.twinx()

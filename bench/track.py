@@ -197,6 +197,9 @@ class _Rig:
         async def produce() -> None:
             for _ in range(100):  # 1 s of audio, far more than the trial plays
                 await chain.play(gid, frame)
+                # frames arrive one by one (network deltas), never as one burst: a chain that
+                # returns at once (dropped or stopped) must not hold the loop for 100 frames
+                await asyncio.sleep(0)
 
         producer = asyncio.create_task(produce())
         while not any((a == marker).any() for _, a in self.arrivals):
