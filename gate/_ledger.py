@@ -474,9 +474,7 @@ class Ledger:
         """
         check_id("generation", generation_id)
         with self._lock:
-            gen = self._generations.get(generation_id)
-            if gen is None:
-                gen = self._new_generation_locked(generation_id, _LIVE)
+            gen = self._get_or_add_live_locked(generation_id)
             return gen.state is _LIVE
 
     def flag(self, generation_id: str, reason: DropReason, detail: str = "") -> bool:
@@ -500,9 +498,7 @@ class Ledger:
         check_id("generation", generation_id)
         check_reason(reason)
         with self._lock:
-            gen = self._generations.get(generation_id)
-            if gen is None:
-                gen = self._new_generation_locked(generation_id, _LIVE)
+            gen = self._get_or_add_live_locked(generation_id)
             changed = self._flag_locked(gen, reason, detail)
         if changed:
             self._on_flagged(gen.info())
@@ -580,9 +576,7 @@ class Ledger:
     def _track_unknown(self, generation_id: str) -> GenerationRecord:
         check_id("generation", generation_id)
         with self._lock:
-            gen = self._generations.get(generation_id)
-            if gen is None:
-                gen = self._new_generation_locked(generation_id, _LIVE)
+            gen = self._get_or_add_live_locked(generation_id)
             return gen
 
     def _dtype_differs(self, frame: Frame) -> bool:
@@ -609,6 +603,11 @@ class Ledger:
                 self.audio_format or "a frame with samples_per_channel",
             )
         return False
+
+    def _get_or_add_live_locked(self, generation_id: str) -> GenerationRecord:
+        """The generation's record, added as a live one if the ledger has none."""
+        gen = self._generations.get(generation_id)
+        return gen if gen is not None else self._new_generation_locked(generation_id, _LIVE)
 
     def _new_generation_locked(
         self, generation_id: str, state: GenerationState
